@@ -1,0 +1,68 @@
+"""The ``geopre`` command line: parse, build a config, call one library function, report.
+
+Every user mistake raises :class:`geopre.errors.UserError`, printed here as one line with a
+non-zero exit; ``--debug`` shows the traceback instead.
+"""
+
+from __future__ import annotations
+
+import sys
+
+import click
+
+from geopre import __version__
+from geopre.errors import UserError
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
+@click.version_option(__version__, prog_name="geopre")
+@click.option("--debug", is_flag=True, help="Show full tracebacks instead of one-line errors.")
+@click.pass_context
+def cli(ctx: click.Context, debug: bool) -> None:
+    """geopre: turn uncalibrated driving video into better monocular depth networks.
+
+    Pipeline: synth/serve (offline test world) -> ingest -> shard -> pretrain -> finetune -> evaluate.
+    Run `geopre COMMAND --help` for each stage's options.
+    """
+    ctx.ensure_object(dict)
+    ctx.obj["debug"] = debug
+
+
+def _register_commands() -> None:
+    # Sub-command modules import torch/cv2 lazily inside their functions so `geopre --help` stays fast.
+    from geopre.synth.commands import demo, serve, synth
+
+    cli.add_command(synth)
+    cli.add_command(serve)
+    cli.add_command(demo)
+
+
+_register_commands()
+
+
+def main(argv: list[str] | None = None) -> None:
+    """Console entry point: one-line errors for user mistakes, traceback only with --debug."""
+    args = sys.argv[1:] if argv is None else argv
+    debug = "--debug" in args
+    try:
+        cli.main(args=args, prog_name="geopre", standalone_mode=False)
+    except UserError as err:
+        if debug:
+            raise
+        click.echo(f"geopre: error: {err}", err=True)
+        sys.exit(2)
+    except click.exceptions.Abort:
+        click.echo("geopre: interrupted", err=True)
+        sys.exit(130)
+    except KeyboardInterrupt:
+        click.echo("geopre: interrupted", err=True)
+        sys.exit(130)
+    except click.ClickException as err:
+        err.show()
+        sys.exit(err.exit_code)
+    except click.exceptions.Exit as err:
+        sys.exit(err.exit_code)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,1 @@
+"""Dataset readers (KITTI raw, Cityscapes)."""

@@ -1,0 +1,1 @@
+"""Pipeline stage: download, subsample, static-frame filter, triplets, manifests."""

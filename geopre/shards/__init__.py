@@ -1,0 +1,1 @@
+"""Pipeline stage: WebDataset shard writing, reading and splitting."""
