@@ -30,11 +30,11 @@ def cli(ctx: click.Context, debug: bool) -> None:
 
 def _register_commands() -> None:
     # Sub-command modules import torch/cv2 lazily inside their functions so `geopre --help` stays fast.
-    from geopre.synth.commands import demo, serve, synth
+    from geopre.demo import demo
+    from geopre.synth.cli import serve, synth
 
-    cli.add_command(synth)
-    cli.add_command(serve)
-    cli.add_command(demo)
+    for command in (synth, serve, demo):
+        cli.add_command(command)
 
 
 _register_commands()

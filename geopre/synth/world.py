@@ -399,7 +399,7 @@ class Intrinsics:
 
     @classmethod
     def from_hfov(cls, width: int, height: int, hfov_deg: float) -> "Intrinsics":
-        f = (width / 2.0) / np.tan(np.deg2rad(hfov_deg) / 2.0)
+        f = float((width / 2.0) / np.tan(np.deg2rad(hfov_deg) / 2.0))
         return cls(f, f, (width - 1) / 2.0, (height - 1) / 2.0, width, height)
 
     def scaled(self, width: int, height: int) -> "Intrinsics":

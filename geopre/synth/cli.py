@@ -1,0 +1,112 @@
+"""CLI for the synthetic world: `geopre synth videos|kitti|cityscapes` and `geopre serve`."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import click
+
+from geopre.cliutil import IMAGE_SIZE
+
+
+@click.group()
+def synth() -> None:
+    """Render the embedded synthetic driving world in real data formats.
+
+    Offline stand-ins for YouTube (mp4 + playlist page), KITTI raw and Cityscapes, with exact
+    ground truth (depth, poses, stop segments) kept beside them for tests and benchmarks.
+    """
+
+
+@synth.command("videos")
+@click.argument("out", type=click.Path(file_okay=False, path_type=Path))
+@click.option("--count", default=4, show_default=True, type=int, help="Number of videos to render.")
+@click.option("--seconds", default=10.0, show_default=True, type=float, help="Length of each video in seconds.")
+@click.option("--seed", default=0, show_default=True, type=int, help="Seed: the same seed gives the same videos.")
+@click.option("--size", "sizes", multiple=True, type=IMAGE_SIZE,
+              help="Video size to draw from, e.g. 1280x720; repeat for several. [default: 1280x720, 960x540, 854x480]")
+@click.option("--fps", "fps_choices", multiple=True, type=float,
+              help="Frame rate to draw from; repeat for several. [default: 24, 25, 30]")
+@click.option("--render-scale", default=0.5, show_default=True, type=float,
+              help="Render at this fraction of the video size, then upscale in ffmpeg (faster, softer).")
+@click.option("--base-url", default="http://127.0.0.1:8765/", show_default=True,
+              help="Where `geopre serve` will serve OUT; used for the URLs in OUT/urls.txt.")
+@click.option("--workers", default=1, show_default=True, type=int, help="Videos rendered in parallel processes.")
+@click.option("--save-depth", is_flag=True, help="Also save every frame's exact depth (float16 .npy per video).")
+def synth_videos(out, count, seconds, seed, sizes, fps_choices, render_scale, base_url, workers, save_depth):
+    """Render "internet" driving videos into OUT.
+
+    Writes OUT/videos/*.mp4 (H.264; random size, fps and unrecorded focal length), OUT/index.html
+    (a page embedding them: yt-dlp reads it as a playlist), OUT/urls.txt (a batch file) and
+    OUT/truth/*.json (intrinsics, poses, speeds and stop flags per frame). Reruns resume.
+    """
+    from geopre.synth import videos
+
+    summary = videos.write_videos(out, count, seconds, seed, sizes or videos.DEFAULT_SIZES,
+                                  fps_choices or videos.DEFAULT_FPS, render_scale, base_url, workers, save_depth)
+    frames = sum(v["frames"] for v in summary["videos"])
+    click.echo(f"{len(summary['videos'])} videos, {frames} frames in {out}")
+    click.echo(f"serve them with: geopre serve {out}   (playlist: {summary['base_url']}index.html)")
+
+
+@synth.command("kitti")
+@click.argument("out", type=click.Path(file_okay=False, path_type=Path))
+@click.option("--drives", default=4, show_default=True, type=int, help="Number of drives (train + test).")
+@click.option("--test-drives", default=1, show_default=True, type=int, help="Drives kept for the Eigen test split.")
+@click.option("--frames", default=40, show_default=True, type=int, help="Frames per drive (10 Hz).")
+@click.option("--size", default="416x128", show_default=True, type=IMAGE_SIZE, help="Image size WxH.")
+@click.option("--seed", default=0, show_default=True, type=int, help="Seed: the same seed gives the same tree.")
+@click.option("--workers", default=1, show_default=True, type=int, help="Drives rendered in parallel processes.")
+@click.option("--depth/--no-depth", default=True, show_default=True,
+              help="Save exact depth of image_02 under <drive>/geopre_truth/depth_02.")
+def synth_kitti(out, drives, test_drives, frames, size, seed, workers, depth):
+    """Render a KITTI-raw-style tree into OUT.
+
+    Stereo colour images (image_02/image_03, baseline 0.54 m), 64-beam LiDAR sweeps
+    (velodyne_points/*.bin), calib_cam_to_cam.txt / calib_velo_to_cam.txt per date, and
+    monodepth2 split files (eigen_zhou, eigen_full, eigen test) with disjoint test drives.
+    """
+    from geopre.synth import kitti
+
+    summary = kitti.write_kitti(out, drives, test_drives, frames, size[0], size[1], seed, workers, depth)
+    splits = summary["splits"]
+    click.echo(f"{drives} drives x {frames} frames in {out}: eigen_zhou train {splits['eigen_zhou_train']}, "
+               f"eigen_full train {splits['eigen_full_train']}, eigen test {splits['eigen_test']}")
+
+
+@synth.command("cityscapes")
+@click.argument("out", type=click.Path(file_okay=False, path_type=Path))
+@click.option("--sequences", default=6, show_default=True, type=int, help="Number of 30-frame sequences.")
+@click.option("--size", default="512x256", show_default=True, type=IMAGE_SIZE, help="Image size WxH.")
+@click.option("--seed", default=0, show_default=True, type=int, help="Seed: the same seed gives the same tree.")
+def synth_cityscapes(out, sequences, size, seed):
+    """Render a Cityscapes-style tree into OUT.
+
+    leftImg8bit_sequence frames at 17 Hz in a denser city style, and for each sequence's annotated
+    frame a camera JSON and a uint16 disparity PNG (d = (p - 1) / 256, 0 invalid).
+    """
+    from geopre.synth import cityscapes
+
+    summary = cityscapes.write_cityscapes(out, sequences, size[0], size[1], seed)
+    click.echo(f"{len(summary['sequences'])} sequences x {cityscapes.SEQUENCE_LENGTH} frames in {out}")
+
+
+@click.command()
+@click.argument("root", type=click.Path(path_type=Path))
+@click.option("--port", default=8765, show_default=True, type=int, help="TCP port (0 picks a free one).")
+@click.option("--host", default="127.0.0.1", show_default=True, help="Address to listen on.")
+def serve(root, port, host):
+    """Serve the folder ROOT over HTTP (threaded, byte ranges) until Ctrl-C.
+
+    Point `geopre ingest` or yt-dlp at http://HOST:PORT/index.html to download synthetic videos.
+    """
+    from geopre.synth.serve import make_server
+
+    server = make_server(root, port, host)
+    click.echo(f"serving {root} at http://{host}:{server.server_address[1]}/  (Ctrl-C to stop)")
+    try:
+        server.serve_forever()
+    except KeyboardInterrupt:
+        click.echo("stopped")
+    finally:
+        server.server_close()

@@ -1,0 +1,46 @@
+import urllib.error
+import urllib.request
+
+import pytest
+
+from geopre.demo import list_playlist
+from geopre.errors import UserError
+from geopre.synth.serve import make_server, serving
+
+
+def get(url, headers=None):
+    request = urllib.request.Request(url, headers=headers or {})
+    with urllib.request.urlopen(request, timeout=10) as response:
+        return response.status, dict(response.headers), response.read()
+
+
+def test_byte_ranges(tmp_path):
+    data = bytes(range(256)) * 4
+    (tmp_path / "blob.bin").write_bytes(data)
+    with serving(tmp_path) as base:
+        status, headers, body = get(base + "blob.bin")
+        assert status == 200 and body == data and headers["Accept-Ranges"] == "bytes"
+        status, headers, body = get(base + "blob.bin", {"Range": "bytes=10-19"})
+        assert status == 206 and body == data[10:20] and headers["Content-Range"] == f"bytes 10-19/{len(data)}"
+        status, _, body = get(base + "blob.bin", {"Range": "bytes=1000-"})
+        assert status == 206 and body == data[1000:]
+        status, _, body = get(base + "blob.bin", {"Range": "bytes=-5"})
+        assert status == 206 and body == data[-5:]
+        with pytest.raises(urllib.error.HTTPError) as err:
+            get(base + "blob.bin", {"Range": "bytes=5000-6000"})
+        assert err.value.code == 416
+        with pytest.raises(urllib.error.HTTPError) as err:
+            get(base + "missing.mp4")
+        assert err.value.code == 404
+
+
+def test_yt_dlp_reads_the_served_page_as_a_playlist(synth_videos_dir):
+    with serving(synth_videos_dir) as base:
+        entries = list_playlist(base + "index.html")
+    names = sorted(p.name for p in (synth_videos_dir / "videos").glob("*.mp4"))
+    assert sorted(url.rsplit("/", 1)[1] for url in entries) == names
+
+
+def test_serving_a_missing_folder_is_a_user_error(tmp_path):
+    with pytest.raises(UserError, match="not a folder"):
+        make_server(tmp_path / "nope")

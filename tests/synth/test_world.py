@@ -1,0 +1,51 @@
+import numpy as np
+import pytest
+
+from geopre.synth import world
+
+
+def test_speed_profile_stops_exactly_and_respects_acceleration_limits():
+    config = world.DriveConfig(stop_probability=1.0)
+    t, v, s, tau = world.speed_profile(40.0, config, np.random.default_rng(0))
+    dt = t[1] - t[0]
+    assert (v == 0).any(), "a stop segment must reach exactly zero speed"
+    assert v.max() <= config.max_speed + 1e-9
+    dv = np.diff(v) / dt
+    assert dv.max() <= config.acceleration + 1e-6 and dv.min() >= -config.deceleration - 1e-6
+    # The car does not move, and the street's traffic waits, while stopped.
+    stopped = np.flatnonzero((v[1:] == 0) & (v[:-1] == 0))
+    assert np.all(s[stopped + 1] == s[stopped]) and np.all(tau[stopped + 1] == tau[stopped])
+
+
+def test_stopped_frames_have_identical_poses_and_moving_frames_do_not():
+    traj = world.make_trajectory(1, 30.0, 10.0, world.DriveConfig(start_stopped=1.0, stop_probability=0.0))
+    assert traj.stopped[0] and traj.stopped[1]
+    np.testing.assert_array_equal(traj.pose(0), traj.pose(1))
+    moving = np.flatnonzero(~traj.stopped)
+    assert len(moving) > 10
+    assert not np.allclose(traj.pose(moving[5]), traj.pose(moving[6]))
+
+
+def test_scene_is_a_pure_function_of_its_seed():
+    a = world.generate_scene(11, world.CITY, 100.0)
+    b = world.generate_scene(11, world.CITY, 100.0)
+    c = world.generate_scene(12, world.CITY, 100.0)
+    np.testing.assert_array_equal(a.boxes.lo, b.boxes.lo)
+    assert a.boxes.lo.shape != c.boxes.lo.shape or not np.array_equal(a.boxes.lo, c.boxes.lo)
+
+
+def test_ego_lane_is_free_of_other_cars():
+    for style in (world.SUBURBAN, world.CITY):
+        scene = world.generate_scene(2, style, 300.0)
+        cars = np.isin(scene.boxes.material, [world.CAR_BODY, world.CAR_CABIN, world.CAR_UNDER])
+        lo, hi = scene.boxes.lo[cars], scene.boxes.hi[cars]
+        # No car box overlaps the camera's lateral band (lane centre +- 0.6 m of wobble and body).
+        band = (scene.ego_lane_x - 0.6, scene.ego_lane_x + 0.6)
+        assert not np.any((lo[:, 0] < band[1]) & (hi[:, 0] > band[0]))
+
+
+def test_intrinsics_scaling_keeps_pixel_centre_convention():
+    intr = world.Intrinsics.from_hfov(640, 192, 90.0)
+    assert intr.fx == pytest.approx(320.0) and intr.fy == intr.fx and intr.cx == 319.5
+    half = intr.scaled(320, 96)
+    assert half.fx == pytest.approx(160.0) and half.cx == 159.5 and half.cy == 47.5
