@@ -128,7 +128,8 @@ def evaluate_depth_pair(
     pred_disp = np.asarray(pred_disp)
     if gt.ndim != 2 or pred_disp.ndim != 2:
         raise UserError(
-            f"depth evaluation needs 2-D maps, got gt {gt.shape} and prediction {pred_disp.shape}; squeeze batch/channel axes"
+            f"depth evaluation needs 2-D maps, got gt {gt.shape} and prediction {pred_disp.shape}; "
+            "squeeze batch/channel axes"
         )
     height, width = gt.shape
     with np.errstate(divide="ignore"):

@@ -23,8 +23,10 @@ DATE = "2011_09_26"
 DRIVE = f"{DATE}/{DATE}_drive_0002_sync"
 
 # Real 2011_09_26 rectified projections and R_rect_00 (KITTI raw calib_cam_to_cam.txt).
-REAL_P_RECT_02 = [7.215377e02, 0, 6.095593e02, 4.485728e01, 0, 7.215377e02, 1.728540e02, 2.163791e-01, 0, 0, 1, 2.745884e-03]
-REAL_P_RECT_03 = [7.215377e02, 0, 6.095593e02, -3.395242e02, 0, 7.215377e02, 1.728540e02, 2.199936e00, 0, 0, 1, 2.729905e-03]
+REAL_P_RECT_02 = [7.215377e02, 0, 6.095593e02, 4.485728e01, 0, 7.215377e02, 1.728540e02, 2.163791e-01,
+                  0, 0, 1, 2.745884e-03]  # fmt: skip
+REAL_P_RECT_03 = [7.215377e02, 0, 6.095593e02, -3.395242e02, 0, 7.215377e02, 1.728540e02, 2.199936e00,
+                  0, 0, 1, 2.729905e-03]  # fmt: skip
 
 # A toy rig for hand-computed projections: f = 100 px, principal point (32, 16), 64x32 image,
 # velodyne (x forward, y left, z up) -> camera (x right, y down, z forward) with no offset.
