@@ -1,0 +1,63 @@
+"""`make bench`: run every benchmark, write bench/results/<machine>-<date>.json, print a table.
+
+Benchmarks are modules of this package with a ``run(out_dir) -> dict`` function; each measures
+its ratios inside one run so the numbers compare on the same machine.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import importlib
+import json
+import os
+import platform
+import socket
+import tempfile
+import time
+from pathlib import Path
+
+BENCHMARKS = ("render",)
+RESULTS = Path(__file__).parent / "results"
+
+
+def machine() -> dict:
+    import torch
+
+    cpu = platform.processor() or platform.machine()
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                cpu = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass
+    return {"host": socket.gethostname(), "cpu": cpu, "cores": os.cpu_count(), "python": platform.python_version(),
+            "torch": torch.__version__, "cuda": torch.cuda.get_device_name(0) if torch.cuda.is_available() else None}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--only", nargs="*", default=list(BENCHMARKS), help="benchmarks to run")
+    args = parser.parse_args()
+    report = {"date": dt.datetime.now().isoformat(timespec="seconds"), "machine": machine(), "results": {}}
+    for name in args.only:
+        module = importlib.import_module(f"bench.{name}")
+        start = time.perf_counter()
+        with tempfile.TemporaryDirectory(prefix=f"geopre-bench-{name}-") as tmp:
+            report["results"][name] = module.run(Path(tmp))
+        report["results"][name]["bench_seconds"] = round(time.perf_counter() - start, 1)
+    RESULTS.mkdir(parents=True, exist_ok=True)
+    label = "gpu" if report["machine"]["cuda"] else f"cpu{report['machine']['cores']}"
+    path = RESULTS / f"{label}-{dt.date.today().isoformat()}.json"
+    path.write_text(json.dumps(report, indent=2) + "\n")
+    print(f"machine: {report['machine']['cpu']} ({report['machine']['cores']} cores), cuda: {report['machine']['cuda']}")
+    print(f"{'benchmark':<10} {'measure':<42} {'value':>10}")
+    for name, values in report["results"].items():
+        for key, value in values.items():
+            print(f"{name:<10} {key:<42} {value:>10}")
+    print(f"written: {path}")
+
+
+if __name__ == "__main__":
+    main()
