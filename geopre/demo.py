@@ -7,6 +7,7 @@ prints what was made. Each stage's output is cached, so a rerun is quick.
 
 from __future__ import annotations
 
+import os
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -20,9 +21,12 @@ class DemoConfig:
     videos: int = 3
     seconds: float = 8.0
     seed: int = 0
+    video_sizes: tuple[tuple[int, int], ...] = ((960, 540), (854, 480))
     kitti_drives: int = 3
     kitti_frames: int = 20
+    kitti_size: tuple[int, int] = (416, 128)
     city_sequences: int = 3
+    city_size: tuple[int, int] = (512, 256)
 
 
 def list_playlist(url: str) -> list[str]:
@@ -42,7 +46,7 @@ def run_demo(config: DemoConfig, echo=click.echo) -> dict:
     t0 = time.perf_counter()
     video_dir = config.out / "videos"
     summary = videos.write_videos(video_dir, config.videos, config.seconds, config.seed,
-                                  sizes=((960, 540), (854, 480)), render_scale=0.5)
+                                  sizes=config.video_sizes, render_scale=0.5, workers=min(2, os.cpu_count() or 1))
     timings["render videos"] = time.perf_counter() - t0
 
     t0 = time.perf_counter()
@@ -52,11 +56,12 @@ def run_demo(config: DemoConfig, echo=click.echo) -> dict:
 
     t0 = time.perf_counter()
     kitti_summary = kitti.write_kitti(config.out / "kitti", config.kitti_drives, 1, config.kitti_frames,
-                                      seed=config.seed)
+                                      *config.kitti_size, seed=config.seed)
     timings["render KITTI-style tree"] = time.perf_counter() - t0
 
     t0 = time.perf_counter()
-    city_summary = cityscapes.write_cityscapes(config.out / "cityscapes", config.city_sequences, seed=config.seed)
+    city_summary = cityscapes.write_cityscapes(config.out / "cityscapes", config.city_sequences,
+                                               *config.city_size, seed=config.seed)
     timings["render Cityscapes-style tree"] = time.perf_counter() - t0
 
     echo("")

@@ -21,9 +21,9 @@ import re
 from dataclasses import dataclass
 from pathlib import Path
 
-import cv2
 import numpy as np
 
+from geopre.data.images import read_uint16_png
 from geopre.errors import UserError
 
 SEQUENCE_FPS = 17.0
@@ -164,13 +164,7 @@ def disparity_to_depth(encoded: np.ndarray, baseline: float, fx: float) -> np.nd
 
 def read_disparity_png(path: str | os.PathLike) -> np.ndarray:
     """The raw uint16 values of a Cityscapes disparity PNG."""
-    path = Path(path)
-    encoded = cv2.imread(str(path), cv2.IMREAD_UNCHANGED)
-    if encoded is None:
-        raise UserError(f"{path}: missing or unreadable disparity PNG; download disparity_trainvaltest")
-    if encoded.dtype != np.uint16 or encoded.ndim != 2:
-        raise UserError(f"{path}: expected a single-channel 16-bit PNG (Cityscapes disparity), got {encoded.dtype}")
-    return encoded
+    return read_uint16_png(path, "Cityscapes disparity", "download disparity_trainvaltest")
 
 
 def read_depth(root: str | os.PathLike, split: str, frame: FrameId) -> np.ndarray:

@@ -21,10 +21,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
 
-import cv2
 import numpy as np
 
 from geopre.data.camera import scale_intrinsics
+from geopre.data.images import read_uint16_png
 from geopre.errors import UserError
 
 # KITTI depth PNGs store metres * 256 in uint16 (devkit readme); 0 marks "no measurement".
@@ -236,12 +236,7 @@ def velodyne_depth_map(
 
 def read_depth_png(path: str | os.PathLike) -> np.ndarray:
     """Read a KITTI depth PNG (uint16, metres * 256, 0 = invalid) as float32 metres."""
-    path = Path(path)
-    encoded = cv2.imread(str(path), cv2.IMREAD_UNCHANGED)
-    if encoded is None:
-        raise UserError(f"{path}: missing or unreadable depth PNG; check the KITTI depth download")
-    if encoded.dtype != np.uint16 or encoded.ndim != 2:
-        raise UserError(f"{path}: expected a single-channel 16-bit PNG (KITTI depth format), got {encoded.dtype}")
+    encoded = read_uint16_png(path, "KITTI depth", "check the KITTI depth download")
     return encoded.astype(np.float32) / DEPTH_PNG_SCALE
 
 
