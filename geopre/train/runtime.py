@@ -1,0 +1,115 @@
+"""Where and how a training run executes: device, mixed precision, and torchrun/DDP ranks.
+
+Shared by ``geopre pretrain`` and ``geopre finetune`` so both behave the same on a laptop CPU,
+one GPU, or many GPUs on many machines: CUDA with automatic mixed precision (bf16 where the GPU
+supports it, else fp16 with a gradient scaler) and channels_last; plain fp32 on the CPU; DDP
+when launched by torchrun, with only rank 0 writing files.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+from dataclasses import dataclass
+
+import torch
+
+from geopre.errors import UserError
+
+
+@dataclass
+class Runtime:
+    device: torch.device
+    amp_dtype: torch.dtype | None  # None: full precision
+    rank: int = 0
+    world_size: int = 1
+    local_rank: int = 0
+    channels_last: bool = False
+
+    @classmethod
+    def create(cls, device: str = "auto", amp: bool = True) -> "Runtime":
+        """Pick the device (``auto``: CUDA when present) and join the torchrun group if any."""
+        rank = int(os.environ.get("RANK", 0))
+        world_size = int(os.environ.get("WORLD_SIZE", 1))
+        local_rank = int(os.environ.get("LOCAL_RANK", 0))
+        if device == "auto":
+            device = "cuda" if torch.cuda.is_available() else "cpu"
+        if device.startswith("cuda") and not torch.cuda.is_available():
+            raise UserError("--device cuda was asked for, but PyTorch sees no CUDA GPU (use --device cpu)")
+        if device == "cuda":
+            device = f"cuda:{local_rank}"
+        dev = torch.device(device)
+        amp_dtype = None
+        if amp and dev.type == "cuda":
+            amp_dtype = torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16
+        if world_size > 1 and not torch.distributed.is_initialized():
+            backend = "nccl" if dev.type == "cuda" else "gloo"
+            if dev.type == "cuda":
+                torch.cuda.set_device(dev)
+            torch.distributed.init_process_group(backend=backend)
+        return cls(dev, amp_dtype, rank, world_size, local_rank, channels_last=dev.type == "cuda")
+
+    @property
+    def is_main(self) -> bool:
+        """Only rank 0 logs and writes checkpoints."""
+        return self.rank == 0
+
+    @property
+    def distributed(self) -> bool:
+        return self.world_size > 1
+
+    def autocast(self):
+        if self.amp_dtype is None:
+            return contextlib.nullcontext()
+        return torch.autocast(device_type=self.device.type, dtype=self.amp_dtype)
+
+    def grad_scaler(self) -> torch.amp.GradScaler:
+        # Only fp16 needs loss scaling; bf16 has fp32's exponent range.
+        return torch.amp.GradScaler(self.device.type, enabled=self.amp_dtype == torch.float16)
+
+    def prepare(self, model: torch.nn.Module, compile_model: bool = False) -> torch.nn.Module:
+        """Move to the device, channels_last on GPU, optionally torch.compile, wrap in DDP."""
+        model = model.to(self.device)
+        if self.channels_last:
+            model = model.to(memory_format=torch.channels_last)
+        if compile_model:
+            model = torch.compile(model)
+        if self.distributed:
+            device_ids = [self.device.index] if self.device.type == "cuda" else None
+            model = torch.nn.parallel.DistributedDataParallel(model, device_ids=device_ids)
+        return model
+
+    def to_device(self, batch):
+        """Move a tensor, or a dict/list of tensors, to the device (non-blocking from pinned memory)."""
+        if isinstance(batch, torch.Tensor):
+            moved = batch.to(self.device, non_blocking=True)
+            if self.channels_last and moved.dim() == 4:
+                moved = moved.contiguous(memory_format=torch.channels_last)
+            return moved
+        if isinstance(batch, dict):
+            return {k: self.to_device(v) for k, v in batch.items()}
+        if isinstance(batch, (list, tuple)):
+            return type(batch)(self.to_device(v) for v in batch)
+        return batch
+
+    def mean_across_ranks(self, value: float) -> float:
+        if not self.distributed:
+            return value
+        tensor = torch.tensor([value], device=self.device, dtype=torch.float64)
+        torch.distributed.all_reduce(tensor)
+        return float(tensor.item()) / self.world_size
+
+    def close(self) -> None:
+        if self.distributed and torch.distributed.is_initialized():
+            torch.distributed.destroy_process_group()
+
+
+def unwrap(model: torch.nn.Module) -> torch.nn.Module:
+    """The plain module inside DDP and/or torch.compile wrappers (for saving weights)."""
+    while True:
+        if isinstance(model, torch.nn.parallel.DistributedDataParallel):
+            model = model.module
+        elif hasattr(model, "_orig_mod"):
+            model = model._orig_mod
+        else:
+            return model

@@ -1,0 +1,28 @@
+import os
+
+import pytest
+
+from geopre.errors import UserError
+from geopre.io import atomic_path, atomic_write_json, ensure_writable_dir
+
+
+def test_atomic_write_leaves_nothing_on_failure_and_normal_permissions_on_success(tmp_path):
+    target = tmp_path / "out" / "video.mp4"
+    with pytest.raises(RuntimeError):
+        with atomic_path(target) as tmp:
+            assert tmp.suffix == ".mp4" and tmp.parent == target.parent
+            tmp.write_bytes(b"half")
+            raise RuntimeError("killed mid-write")
+    assert list(target.parent.iterdir()) == []
+    atomic_write_json(target.with_suffix(".json"), {"a": 1})
+    mode = target.with_suffix(".json").stat().st_mode & 0o777
+    umask = os.umask(0)
+    os.umask(umask)
+    assert mode == 0o666 & ~umask
+
+
+def test_unwritable_folder_is_a_user_error(tmp_path):
+    blocker = tmp_path / "file"
+    blocker.write_text("")
+    with pytest.raises(UserError, match="cannot write to"):
+        ensure_writable_dir(blocker / "sub")
