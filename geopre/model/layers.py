@@ -8,6 +8,10 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+# Decoder widths from the finest level (full resolution) to the coarsest (1/16): monodepth2's
+# depth decoder, used by both our decoders.
+DECODER_CHANNELS = (16, 32, 64, 128, 256)
+
 
 class Conv3x3(nn.Module):
     """3x3 convolution that keeps the spatial size.
@@ -62,7 +66,7 @@ class SkipDecoderTrunk(nn.Module):
         self,
         bottom_channels: int,
         encoder_channels: Sequence[int],
-        decoder_channels: Sequence[int] = (16, 32, 64, 128, 256),
+        decoder_channels: Sequence[int] = DECODER_CHANNELS,
     ):
         super().__init__()
         if len(encoder_channels) != 5 or len(decoder_channels) != 5:
