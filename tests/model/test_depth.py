@@ -1,0 +1,54 @@
+import pytest
+import torch
+
+from geopre.model.depth import DepthDecoder, DepthNet, PoseDecoder, PoseNet, disp_to_depth
+from geopre.model.flow import GeometricPretrainNet
+
+
+def test_depth_net_outputs_four_sigmoid_disparity_scales():
+    disps = DepthNet()(torch.rand(2, 3, 32, 64))
+    assert sorted(disps) == [0, 1, 2, 3]
+    for scale, disp in disps.items():
+        assert disp.shape == (2, 1, 32 >> scale, 64 >> scale)
+        assert disp.min() > 0 and disp.max() < 1
+
+
+def test_depth_decoder_has_monodepth2_widths_and_one_head_per_scale():
+    decoder = DepthDecoder((64, 64, 128, 256, 512), scales=2)
+    assert decoder.trunk.decoder_channels == (16, 32, 64, 128, 256)
+    assert [head.conv.in_channels for head in decoder.heads] == [16, 32]
+    assert all(head.conv.out_channels == 1 for head in decoder.heads)
+
+
+def test_pretrained_structure_encoder_loads_into_the_depth_net():
+    pretrained = GeometricPretrainNet().structure_encoder
+    depth_net = DepthNet()
+    depth_net.encoder.load_state_dict(pretrained.state_dict(), strict=True)
+    assert torch.equal(depth_net.encoder.layer4[0].conv1.weight, pretrained.layer4[0].conv1.weight)
+
+
+def test_pose_decoder_outputs_scaled_axis_angle_and_translation():
+    torch.manual_seed(0)
+    decoder = PoseDecoder(512)
+    deepest = torch.rand(2, 512, 1, 2)
+    axis_angle, translation = decoder(deepest)
+    assert axis_angle.shape == (2, 3) and translation.shape == (2, 3)
+    with torch.no_grad():
+        x = torch.relu(decoder.squeeze(deepest))
+        x = torch.relu(decoder.conv2(torch.relu(decoder.conv1(x))))
+        raw = decoder.out(x).mean(dim=(2, 3))
+    assert torch.allclose(torch.cat([axis_angle, translation], dim=1), 0.01 * raw, atol=1e-7)
+
+
+def test_pose_net_takes_a_frame_pair():
+    net = PoseNet()
+    assert net.encoder.conv1.in_channels == 6
+    axis_angle, translation = net(torch.rand(2, 3, 32, 64), torch.rand(2, 3, 32, 64))
+    assert axis_angle.shape == (2, 3) and translation.shape == (2, 3)
+
+
+def test_disp_to_depth_maps_the_sigmoid_onto_the_depth_range():
+    disp = torch.tensor([0.0, 0.5, 1.0])
+    scaled, depth = disp_to_depth(disp, min_depth=0.1, max_depth=100.0)
+    assert scaled.tolist() == pytest.approx([0.01, 0.01 + 0.5 * 9.99, 10.0])
+    assert depth.tolist() == pytest.approx([100.0, 1 / (0.01 + 0.5 * 9.99), 0.1])
