@@ -17,6 +17,7 @@ import json
 import logging
 import multiprocessing
 import os
+import warnings
 from dataclasses import dataclass, field
 from functools import partial
 from pathlib import Path
@@ -162,10 +163,16 @@ def _frame_field(sample: dict, name: str) -> bytes:
 
 
 def decode_image(data: bytes) -> torch.Tensor:
-    """JPEG or PNG bytes -> uint8 (3, H, W), decoded by libjpeg-turbo/libpng in torchvision."""
+    """JPEG or PNG bytes -> uint8 (3, H, W), decoded by libjpeg-turbo/libpng in torchvision.
+
+    torchvision 0.29 warns on every call that TorchCodec will replace these decoders; TorchCodec
+    is not a dependency (yet), so the warning would only flood the workers' stderr.
+    """
     from torchvision.io import ImageReadMode, decode_image as tv_decode
 
-    return tv_decode(torch.frombuffer(bytearray(data), dtype=torch.uint8), mode=ImageReadMode.RGB)
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message="The image decoding", category=DeprecationWarning)
+        return tv_decode(torch.frombuffer(bytearray(data), dtype=torch.uint8), mode=ImageReadMode.RGB)
 
 
 def decode_triplet(sample: dict) -> dict:
