@@ -31,9 +31,10 @@ def cli(ctx: click.Context, debug: bool) -> None:
 def _register_commands() -> None:
     # Sub-command modules import torch/cv2 lazily inside their functions so `geopre --help` stays fast.
     from geopre.demo import demo
+    from geopre.shards.cli import shard
     from geopre.synth.cli import serve, synth
 
-    for command in (synth, serve, demo):
+    for command in (synth, serve, shard, demo):
         cli.add_command(command)
 
 

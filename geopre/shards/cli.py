@@ -1,0 +1,109 @@
+"""CLI: `geopre shard SOURCE... --out DIR` (= `geopre shard write`), `geopre shard info|preview`."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import click
+
+_SIZE = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([kmgt]?i?b?)?\s*$", re.IGNORECASE)
+_UNITS = {"": 1, "b": 1, "k": 10**3, "m": 10**6, "g": 10**9, "t": 10**12,
+          "ki": 2**10, "mi": 2**20, "gi": 2**30, "ti": 2**40}
+
+
+class ByteSize(click.ParamType):
+    """``1GB``, ``500MB``, ``2GiB`` or a plain number of bytes."""
+
+    name = "SIZE"
+
+    def convert(self, value, param, ctx):
+        if isinstance(value, int):
+            return value
+        match = _SIZE.match(str(value))
+        unit = (match.group(2) or "").lower().rstrip("b") if match else None
+        if not match or unit not in _UNITS:
+            self.fail(f"{value!r} is not a size like 1GB, 500MB or 2GiB", param, ctx)
+        return int(float(match.group(1)) * _UNITS[unit])
+
+
+class DefaultToWrite(click.Group):
+    """A group whose first argument, when it is not a sub-command, goes to `write`: so
+    `geopre shard SOURCE --out DIR` works and `info`/`preview` stay sub-commands."""
+
+    def parse_args(self, ctx, args):
+        if args and args[0] not in self.commands and args[0] not in ctx.help_option_names:
+            args = ["write", *args]
+        return super().parse_args(ctx, args)
+
+
+@click.group(cls=DefaultToWrite)
+def shard() -> None:
+    """Pack frame triplets into WebDataset shards for pretraining (default: `write`).
+
+    `geopre shard SOURCE... --out DIR` is `geopre shard write`; then `geopre shard info DIR` and
+    `geopre shard preview DIR --out grid.png`.
+    """
+
+
+@shard.command("write")
+@click.argument("ingest_dirs", metavar="[SOURCE]...", nargs=-1, type=click.Path(file_okay=False, path_type=Path))
+@click.option("--from", "calibrated", nargs=2, multiple=True, metavar="KIND ROOT",
+              type=(click.Choice(["kitti", "cityscapes"]), click.Path(file_okay=False, path_type=Path)),
+              help="Add a calibrated dataset: `--from kitti ROOT` or `--from cityscapes ROOT`; repeatable.")
+@click.option("--split", default="eigen_zhou", show_default=True,
+              help="KITTI: the monodepth2 split folder under ROOT/splits whose train_files.txt lists triplets.")
+@click.option("--city-min-flow", default=1.0, show_default=True, type=float,
+              help="Cityscapes: drop triplets whose mean flow (px at 416 wide) is under this (Zhou's rule).")
+@click.option("--out", required=True, type=click.Path(file_okay=False, path_type=Path),
+              help="Folder for the shards and index.json.")
+@click.option("--maxcount", default=1000, show_default=True, type=int, help="Most samples per shard.")
+@click.option("--maxsize", default="1GB", show_default=True, type=ByteSize(), help="Most bytes per shard (1GB, 500MB...).")
+@click.option("--val-fraction", default=0.05, show_default=True, type=float,
+              help="Fraction of videos held out for validation (split by video, never by frame).")
+@click.option("--seed", default=0, show_default=True, type=int, help="Seed of the split and the shuffle.")
+@click.option("--force", is_flag=True, help="Rewrite even when index.json says the shards are up to date.")
+def shard_write(ingest_dirs, calibrated, split, city_min_flow, out, maxcount, maxsize, val_fraction, seed, force):
+    """Write triplets from SOURCE ingest folders and/or --from datasets as shards in --out.
+
+    One sample per triplet (the three frames' stored bytes + a json of metadata), train/val split
+    by video, samples shuffled across shards, byte-identical on rerun; index.json is written last.
+    """
+    from geopre.shards.info import summary_lines
+    from geopre.shards.sources import SourceSpec
+    from geopre.shards.write import WriteConfig, write_shards
+
+    specs = [SourceSpec("ingest", d) for d in ingest_dirs]
+    for kind, root in calibrated:
+        options = {"min_flow": city_min_flow} if kind == "cityscapes" else {}
+        specs.append(SourceSpec(kind, root, split=split, options=options))
+    index = write_shards(specs, WriteConfig(out, maxcount, maxsize, val_fraction, seed, force))
+    for line in summary_lines(index):
+        click.echo(line)
+    click.echo(f"shards in {out}; index: {out / 'index.json'}")
+
+
+@shard.command("info")
+@click.argument("source")
+def shard_info(source):
+    """Print the sample, shard and video counts of the shard set at SOURCE (folder or URL)."""
+    from geopre.shards.info import summary_lines
+    from geopre.shards.read import read_index
+
+    for line in summary_lines(read_index(source)):
+        click.echo(line)
+
+
+@shard.command("preview")
+@click.argument("source")
+@click.option("--out", required=True, type=click.Path(dir_okay=False, path_type=Path), help="PNG file to write.")
+@click.option("--count", default=8, show_default=True, type=int, help="Number of triplets (rows).")
+@click.option("--split", default="train", show_default=True, type=click.Choice(["train", "val"]),
+              help="Which split to draw from.")
+@click.option("--seed", default=0, show_default=True, type=int, help="Seed of the random pick.")
+def shard_preview(source, out, count, split, seed):
+    """Write a contact sheet of random triplets (prev | ref | next) from the shards at SOURCE."""
+    from geopre.shards.info import write_preview
+
+    rows = write_preview(source, out, count, split, seed)
+    click.echo(f"{rows} triplets in {out}")

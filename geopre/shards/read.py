@@ -1,0 +1,294 @@
+"""The streaming loader: shards (local, ``http(s)://``, ``pipe:``, any fsspec URL) -> batches.
+
+A webdataset pipeline of small stages, each an iterator that can be tested alone::
+
+    shard URLs -> [resample | shuffle + split by node + split by worker] -> tar files
+      -> samples (group by key) -> shuffle -> decode -> augment -> batch   (in DataLoader workers)
+
+Training uses resampled shards and a fixed number of batches per epoch on every rank, set on the
+loader (webdataset's advice: ranks that run out at different times hang DDP). Validation reads
+every val sample exactly once. A shard that cannot be opened or read to the end is skipped with a
+warning and counted (:class:`Skips`), never a crash.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import multiprocessing
+import os
+import warnings
+from dataclasses import dataclass, field
+from functools import partial
+from pathlib import Path
+from typing import Iterable, Iterator, Sequence
+from urllib.parse import urlparse
+
+import torch
+import webdataset as wds
+from webdataset.tariterators import base_plus_ext, group_by_keys, tar_file_iterator
+
+from geopre.errors import UserError
+from geopre.shards.augment import AugmentConfig, augment_triplet, centre_triplet
+from geopre.shards.write import FIELDS, INDEX_NAME
+
+log = logging.getLogger(__name__)
+
+_WEBDATASET_SCHEMES = ("", "file", "pipe", "http", "https")
+
+
+@dataclass(frozen=True)
+class LoaderConfig:
+    batch_size: int = 12  # monodepth2's batch size, which the paper's training follows
+    workers: int = 4
+    augment: AugmentConfig = field(default_factory=AugmentConfig)
+    resampled: bool = True  # False: each train sample once per epoch (no equal-length guarantee under DDP)
+    samples_per_epoch: int | None = None  # default: the train split's size from index.json
+    shuffle_buffer: int = 1000  # samples held per worker for shuffling
+    seed: int = 0
+    pin_memory: bool = True
+
+
+# --- shard sets --------------------------------------------------------------------------------
+
+def open_url(url: str):
+    """A readable binary stream for a local path, ``file:``, ``pipe:``, ``http(s):`` (curl, with
+    retries) or any other fsspec URL (``s3://``, ``gs://``, ...)."""
+    scheme = urlparse(url).scheme
+    if scheme in _WEBDATASET_SCHEMES or len(scheme) == 1:  # one letter: a Windows drive
+        return wds.gopen(url, "rb")
+    import fsspec
+
+    return fsspec.open(url, "rb").open()
+
+
+def _join(root: str, name: str) -> str:
+    return root.rstrip("/") + "/" + name if "://" in root else os.path.join(root, name)
+
+
+@dataclass(frozen=True)
+class ShardSet:
+    urls: list[str]
+    samples: int | None = None  # known when the set came from an index.json
+    index: dict | None = None
+
+
+def read_index(root: str) -> dict:
+    url = _join(root, INDEX_NAME)
+    try:
+        with open_url(url) as stream:
+            return json.loads(stream.read())
+    except Exception as err:  # any scheme's "missing" error: FileNotFoundError, curl status, fsspec...
+        raise UserError(f"cannot read {url} ({type(err).__name__}: {err}); write the shards with "
+                        "`geopre shard SOURCE --out DIR` or pass shard URLs") from err
+
+
+def resolve_shards(source: str | Path | Sequence[str], split: str = "train") -> ShardSet:
+    """The shards of ``split``: from a shard-set folder or URL (its ``index.json``), or from
+    explicit shard URLs / brace patterns (``.../train-{000000..000009}.tar``, ``pipe:...``)."""
+    if isinstance(source, (str, Path)) and not _is_shard_pattern(str(source)):
+        root = str(source)
+        index = read_index(root)
+        entry = index.get("splits", {}).get(split)
+        if entry is None:
+            raise UserError(f"{root}: index.json has no {split!r} split (it has {', '.join(index.get('splits', {}))})")
+        shard_set = ShardSet([_join(root, s["name"]) for s in entry["shards"]], entry["samples"], index)
+    else:
+        patterns = [str(source)] if isinstance(source, (str, Path)) else [str(s) for s in source]
+        shard_set = ShardSet([url for p in patterns for url in wds.shardlists.expand_urls(p)])
+    if not shard_set.urls:
+        raise UserError(f"no {split} shards in {source} (is the split empty? try a larger --val-fraction)")
+    missing = [u for u in shard_set.urls if urlparse(u).scheme in ("", "file") and not Path(u).exists()]
+    if missing:
+        raise UserError(f"{len(missing)} shard(s) missing, e.g. {missing[0]}")
+    return shard_set
+
+
+def _is_shard_pattern(text: str) -> bool:
+    return text.startswith("pipe:") or "{" in text or text.endswith(".tar") or "::" in text
+
+
+# --- stages ------------------------------------------------------------------------------------
+
+class Skips:
+    """Counts what the loader skipped. Shared memory, so DataLoader workers' counts add up in the
+    process that made the loader."""
+
+    def __init__(self) -> None:
+        context = multiprocessing.get_context()
+        self._shards = context.Value("q", 0)
+        self._samples = context.Value("q", 0)
+
+    @property
+    def shards(self) -> int:
+        return self._shards.value
+
+    @property
+    def samples(self) -> int:
+        return self._samples.value
+
+    def shard(self, url: str, error: Exception) -> None:
+        with self._shards.get_lock():
+            self._shards.value += 1
+        log.warning("skipped the rest of shard %s: %s: %s", url, type(error).__name__, error)
+
+    def sample(self, error: Exception) -> bool:
+        """A webdataset exception handler: count, warn, carry on."""
+        with self._samples.get_lock():
+            self._samples.value += 1
+        log.warning("skipped a sample: %s: %s", type(error).__name__, error)
+        return True
+
+
+def tar_files(shards: Iterable[dict], skips: Skips) -> Iterator[dict]:
+    """Stage: ``{"url"}`` -> the files of each tar, then ``{}`` to end the shard (so two shards'
+    files never merge into one sample). An unreadable or truncated shard ends there, counted."""
+    for shard in shards:
+        url = shard["url"]
+        try:
+            with open_url(url) as stream:
+                for entry in tar_file_iterator(stream):
+                    entry["__url__"] = url
+                    yield entry
+        except Exception as err:  # corrupt, truncated, unreachable: the rest of this shard is lost
+            skips.shard(url, err)
+        yield {}
+
+
+def _frame_field(sample: dict, name: str) -> bytes:
+    for ext in ("jpg", "png"):
+        if f"{name}.{ext}" in sample:
+            return sample[f"{name}.{ext}"]
+    raise ValueError(f"sample {sample.get('__key__')} from {sample.get('__url__')} has no {name} frame")
+
+
+def decode_image(data: bytes) -> torch.Tensor:
+    """JPEG or PNG bytes -> uint8 (3, H, W), decoded by libjpeg-turbo/libpng in torchvision.
+
+    torchvision 0.29 warns on every call that TorchCodec will replace these decoders; TorchCodec
+    is not a dependency (yet), so the warning would only flood the workers' stderr.
+    """
+    from torchvision.io import ImageReadMode, decode_image as tv_decode
+
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message="The image decoding", category=DeprecationWarning)
+        return tv_decode(torch.frombuffer(bytearray(data), dtype=torch.uint8), mode=ImageReadMode.RGB)
+
+
+def decode_triplet(sample: dict) -> dict:
+    """Stage map: raw sample -> ``frames`` uint8 (3, 3, H, W) [prev, ref, next], ``intrinsics``
+    (fx, fy, cx, cy), NaN when the source was uncalibrated, and the ``meta`` dict."""
+    meta = json.loads(sample["json"])
+    frames = torch.stack([decode_image(_frame_field(sample, name)) for name in FIELDS])
+    k = meta.get("intrinsics")
+    if k is None:
+        intrinsics = torch.full((4,), float("nan"))
+    else:  # stored for the stored size; rescale in case frames were resized after writing
+        sx, sy = frames.shape[-1] / k["width"], frames.shape[-2] / k["height"]
+        intrinsics = torch.tensor([k["fx"] * sx, k["fy"] * sy, (k["cx"] + 0.5) * sx - 0.5, (k["cy"] + 0.5) * sy - 0.5])
+    return {"key": sample["__key__"], "frames": frames, "intrinsics": intrinsics, "meta": meta}
+
+
+def augment_sample(sample: dict, config: AugmentConfig) -> dict:
+    images, images_aug, intrinsics = augment_triplet(sample["frames"], sample["intrinsics"], config)
+    return {"key": sample["key"], "images": images, "images_aug": images_aug, "intrinsics": intrinsics,
+            "meta": sample["meta"]}
+
+
+def centre_sample(sample: dict, size: tuple[int, int]) -> dict:
+    images, intrinsics = centre_triplet(sample["frames"], sample["intrinsics"], size)
+    return {"key": sample["key"], "images": images, "images_aug": images, "intrinsics": intrinsics,
+            "meta": sample["meta"]}
+
+
+def collate(samples: list[dict]) -> dict:
+    """A batch: ``images``/``images_aug`` (B, 3, 3, H, W) float in [0, 1], frame axis = (prev,
+    ref, next); ``intrinsics`` (B, 4); ``key`` and ``meta`` lists."""
+    return {
+        "images": torch.stack([s["images"] for s in samples]),
+        "images_aug": torch.stack([s["images_aug"] for s in samples]),
+        "intrinsics": torch.stack([s["intrinsics"] for s in samples]),
+        "key": [s["key"] for s in samples],
+        "meta": [s["meta"] for s in samples],
+    }
+
+
+def triplet_pipeline(urls: list[str], config: LoaderConfig, skips: Skips, training: bool) -> wds.DataPipeline:
+    """The dataset one DataLoader worker runs. ``training``: shuffled, augmented, full batches
+    (resampled or each shard once); otherwise every sample once, in order, centre view."""
+    if training and config.resampled:
+        shard_stages = [wds.ResampledShards(urls, seed=config.seed, deterministic=True)]
+    else:
+        shard_stages = [wds.SimpleShardList(urls)]
+        if training:  # the same order on every rank and worker (seed + epoch), then split
+            shard_stages.append(wds.detshuffle(len(urls), len(urls), seed=config.seed))
+        shard_stages += [wds.split_by_node, wds.split_by_worker]
+    sample_stages = [partial(tar_files, skips=skips), partial(group_by_keys, keys=base_plus_ext, handler=skips.sample)]
+    if training:
+        sample_stages.append(wds.detshuffle(config.shuffle_buffer, min(100, config.shuffle_buffer), seed=config.seed))
+        view = partial(augment_sample, config=config.augment)
+    else:
+        view = partial(centre_sample, size=config.augment.size)
+    sample_stages += [wds.map(decode_triplet, handler=skips.sample), wds.map(view, handler=skips.sample),
+                      wds.batched(config.batch_size, collation_fn=collate, partial=not (training and config.resampled))]
+    return wds.DataPipeline(*shard_stages, *sample_stages)
+
+
+class ShardLoader:
+    """Batches for one process (rank). ``len()`` is the number of batches per epoch when fixed
+    (resampled training), the same on every rank; ``skips`` counts skipped shards/samples."""
+
+    def __init__(self, loader: Iterable, shards: ShardSet, skips: Skips, batches_per_epoch: int | None):
+        self.loader = loader
+        self.shards = shards
+        self.skips = skips
+        self.batches_per_epoch = batches_per_epoch
+
+    def __iter__(self) -> Iterator[dict]:
+        return iter(self.loader)
+
+    def __len__(self) -> int:
+        if self.batches_per_epoch is None:
+            raise TypeError("this loader reads each sample once; its number of batches is not fixed")
+        return self.batches_per_epoch
+
+
+def _make_loader(source, split: str, config: LoaderConfig, training: bool) -> ShardLoader:
+    if config.batch_size < 1 or config.workers < 0:
+        raise UserError("batch size must be >= 1 and workers >= 0")
+    shards = resolve_shards(source, split)
+    rank, world_size, _, _ = wds.utils.pytorch_worker_info()
+    if not (training and config.resampled) and len(shards.urls) < world_size * max(1, config.workers):
+        log.warning("%d %s shards for %d ranks x %d workers: some workers get none (write smaller shards)",
+                    len(shards.urls), split, world_size, max(1, config.workers))
+    skips = Skips()
+    dataset = triplet_pipeline(shards.urls, config, skips, training)
+    workers = config.workers
+    loader = wds.WebLoader(
+        dataset, batch_size=None, num_workers=workers, pin_memory=config.pin_memory and torch.cuda.is_available(),
+        persistent_workers=workers > 0,  # keeps the shuffles' epoch counters advancing between epochs
+        generator=torch.Generator().manual_seed(config.seed * 1000 + rank),  # per-rank augmentation draws
+        prefetch_factor=2 if workers > 0 else None,
+    )
+    batches = None
+    if training and config.resampled:
+        samples = config.samples_per_epoch or shards.samples
+        if not samples:
+            raise UserError("samples per epoch unknown for shard URLs without index.json: set samples_per_epoch")
+        batches = max(1, samples // (config.batch_size * world_size))
+        loader = loader.with_epoch(batches)
+    return ShardLoader(loader, shards, skips, batches)
+
+
+def train_loader(source: str | Path | Sequence[str], config: LoaderConfig = LoaderConfig()) -> ShardLoader:
+    """Training batches for this rank (RANK/WORLD_SIZE from torchrun, or torch.distributed)."""
+    return _make_loader(source, "train", config, training=True)
+
+
+def val_loader(source: str | Path | Sequence[str], config: LoaderConfig = LoaderConfig()) -> ShardLoader:
+    """Validation batches: every val sample exactly once over all ranks and workers, centre view."""
+    return _make_loader(source, "val", config, training=False)
+
+
+__all__ = ["LoaderConfig", "ShardLoader", "ShardSet", "Skips", "train_loader", "val_loader", "resolve_shards",
+           "triplet_pipeline", "decode_triplet", "decode_image", "open_url"]

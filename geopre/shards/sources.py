@@ -1,0 +1,325 @@
+"""Triplet sources: where the frames of each training sample come from.
+
+Each source turns a dataset on disk into :class:`Triplet` records (three files + metadata) and
+never reads pixels it does not need; the writer copies the stored bytes into the shards. The
+paper's pretraining mixtures (Table I: K, CS, D and their unions) are lists of these sources:
+
+- ``ingest``: an ingest output folder (internet video, uncalibrated: intrinsics are null);
+- ``kitti``: a KITTI raw tree and a monodepth2 split (Zhou's split, paper III-C-1);
+- ``cityscapes``: ``leftImg8bit_sequence`` subsampled 17 -> 8.5 Hz and filtered for motion
+  like Zhou's method (paper III-C-2).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Iterator
+
+import numpy as np
+
+from geopre.errors import UserError
+
+SOURCE_KINDS = ("ingest", "kitti", "cityscapes")
+KITTI_FPS = 10.0
+CITYSCAPES_FPS = 17.0
+CITYSCAPES_STEP = 2  # 17 Hz -> 8.5 Hz (paper III-C-2)
+# Zhou et al. drop triplets whose mean optical flow is under 1 px, measured at their 416 px width.
+MIN_FLOW_PX = 1.0
+FLOW_WIDTH = 416
+
+_UNSAFE_KEY_CHARS = re.compile(r"[^A-Za-z0-9_-]+")
+
+
+def key_part(text: str) -> str:
+    """A piece of a sample key: webdataset ends a key at the first dot, and '/' would make a folder."""
+    return _UNSAFE_KEY_CHARS.sub("-", text).strip("-") or "x"
+
+
+@dataclass(frozen=True)
+class Intrinsics:
+    """Pinhole intrinsics in pixels of the stored image (``width`` x ``height``)."""
+
+    fx: float
+    fy: float
+    cx: float
+    cy: float
+    width: int
+    height: int
+
+    def to_json(self) -> dict:
+        return {"fx": self.fx, "fy": self.fy, "cx": self.cx, "cy": self.cy, "width": self.width,
+                "height": self.height}
+
+
+@dataclass(frozen=True)
+class Triplet:
+    """Three consecutive frames (previous, reference, next) of one video, as stored on disk."""
+
+    source: str
+    video_id: str
+    frame: str  # the reference frame's name in its video, unique within the video
+    files: tuple[Path, Path, Path]
+    indices: tuple[int, int, int]
+    times: tuple[float | None, float | None, float | None]
+    fps: float | None
+    url: str | None = None
+    mean_flow: tuple[float | None, float | None, float | None] = (None, None, None)
+    intrinsics: Intrinsics | None = None
+
+    @property
+    def key(self) -> str:
+        return f"{self.source}_{key_part(self.video_id)}_{key_part(self.frame)}"
+
+    @property
+    def extensions(self) -> tuple[str, str, str]:
+        return tuple(image_extension(path) for path in self.files)  # type: ignore[return-value]
+
+    def metadata(self) -> dict:
+        return {
+            "key": self.key,
+            "source": self.source,
+            "video_id": self.video_id,
+            "frame": self.frame,
+            "url": self.url,
+            "indices": list(self.indices),
+            "times": list(self.times),
+            "fps": self.fps,
+            "mean_flow": list(self.mean_flow),
+            "intrinsics": self.intrinsics.to_json() if self.intrinsics else None,
+        }
+
+
+@dataclass(frozen=True)
+class SourceSpec:
+    """One source of a mixture, as the user named it."""
+
+    kind: str
+    root: Path
+    split: str = "eigen_zhou"  # KITTI only: the monodepth2 split folder
+    options: dict = field(default_factory=dict)
+
+    def describe(self) -> dict:
+        info = {"kind": self.kind, "root": str(self.root)}
+        if self.kind == "kitti":
+            info["split"] = self.split
+        return info
+
+
+def image_extension(path: Path) -> str:
+    suffix = path.suffix.lower().lstrip(".")
+    if suffix in ("jpg", "jpeg"):
+        return "jpg"
+    if suffix == "png":
+        return "png"
+    raise UserError(f"{path}: frames must be .jpg or .png, got {path.suffix or 'no suffix'}")
+
+
+# --- ingest output -----------------------------------------------------------------------------
+
+def ingest_triplets(root: Path) -> Iterator[Triplet]:
+    """Triplets listed by the manifests of an ingest output folder (``manifests/<video>.json``)."""
+    manifests = sorted((root / "manifests").glob("*.json"))
+    if not manifests:
+        raise UserError(f"{root}: no manifests/*.json (is it an ingest output folder? run `geopre ingest` first)")
+    for path in manifests:
+        try:
+            manifest = json.loads(path.read_text())
+        except (OSError, json.JSONDecodeError) as err:
+            raise UserError(f"{path}: unreadable manifest ({err}); rerun `geopre ingest`") from err
+        if manifest.get("version") != 1:
+            raise UserError(f"{path}: manifest version {manifest.get('version')!r} is not 1")
+        frames = {frame["index"]: frame for frame in manifest["frames"]}
+        source = manifest.get("source") or {}
+        fps = (manifest.get("params") or {}).get("fps")
+        for prev, ref, nxt in manifest["triplets"]:
+            picked = [frames[i] for i in (prev, ref, nxt)]
+            missing = [f["index"] for f in picked if not f.get("file")]
+            if missing:
+                raise UserError(f"{path}: triplet {[prev, ref, nxt]} names frames {missing} that were not kept")
+            yield Triplet(
+                source="ingest", video_id=manifest["video_id"], frame=f"{ref:06d}",
+                files=tuple(root / f["file"] for f in picked),  # type: ignore[arg-type]
+                indices=(prev, ref, nxt), times=tuple(f.get("time") for f in picked),  # type: ignore[arg-type]
+                fps=fps, url=source.get("webpage_url") or source.get("url"),
+                mean_flow=tuple(f.get("mean_flow") for f in picked),  # type: ignore[arg-type]
+            )
+
+
+def ingest_params(root: Path) -> dict:
+    """What the ingest run was asked for, for ``index.json``: its stats and each distinct params set."""
+    params = []
+    for path in sorted((root / "manifests").glob("*.json")):
+        p = json.loads(path.read_text()).get("params")
+        if p not in params:
+            params.append(p)
+    stats_path = root / "ingest_stats.json"
+    stats = json.loads(stats_path.read_text()) if stats_path.exists() else None
+    return {"params": params, "stats": stats}
+
+
+# --- KITTI -------------------------------------------------------------------------------------
+
+def kitti_intrinsics(calib_cam_to_cam: Path, camera: int) -> Intrinsics:
+    """fx, fy, cx, cy from ``P_rect_0<camera>`` of a KITTI ``calib_cam_to_cam.txt``.
+
+    Kept to the one matrix the shards need; geopre.data.kitti's full calibration reader will
+    replace it.
+    """
+    values: dict[str, list[float]] = {}
+    for line in calib_cam_to_cam.read_text().splitlines():
+        name, _, rest = line.partition(":")
+        if name in (f"P_rect_{camera:02d}", f"S_rect_{camera:02d}"):
+            values[name] = [float(v) for v in rest.split()]
+    try:
+        p = np.array(values[f"P_rect_{camera:02d}"]).reshape(3, 4)
+        width, height = values[f"S_rect_{camera:02d}"]
+    except (KeyError, ValueError) as err:
+        raise UserError(f"{calib_cam_to_cam}: no valid P_rect_{camera:02d}/S_rect_{camera:02d}") from err
+    return Intrinsics(float(p[0, 0]), float(p[1, 1]), float(p[0, 2]), float(p[1, 2]), int(width), int(height))
+
+
+def _kitti_times(timestamps: Path) -> list[float] | None:
+    """Seconds since the drive's first frame from ``timestamps.txt`` (nanoseconds cut to micro)."""
+    if not timestamps.exists():
+        return None
+    stamps = [dt.datetime.strptime(line.strip()[:26], "%Y-%m-%d %H:%M:%S.%f")
+              for line in timestamps.read_text().splitlines() if line.strip()]
+    return [(s - stamps[0]).total_seconds() for s in stamps]
+
+
+def kitti_triplets(root: Path, split: str = "eigen_zhou") -> Iterator[Triplet]:
+    """Triplets centred on the lines of a monodepth2 ``splits/<split>/train_files.txt``.
+
+    Zhou's split already removed static frames (paper III-C-1), so nothing is filtered here.
+    ``l`` is camera 2 (image_02), ``r`` camera 3; the video is the drive, so both cameras of a
+    drive always land on the same side of the train/val split.
+    """
+    split_file = root / "splits" / split / "train_files.txt"
+    if not split_file.exists():
+        raise UserError(f"{split_file} not found: KITTI needs monodepth2 split files (--split names a folder "
+                        "under ROOT/splits)")
+    times_cache: dict[Path, list[float] | None] = {}
+    for number, line in enumerate(split_file.read_text().splitlines(), 1):
+        if not line.strip():
+            continue
+        try:
+            folder, frame_text, side = line.split()
+            frame = int(frame_text)
+            camera = {"l": 2, "r": 3}[side]
+        except (ValueError, KeyError) as err:
+            raise UserError(f"{split_file}:{number}: expected '<date>/<drive> <frame> l|r', got {line!r}") from err
+        date = folder.split("/")[0]
+        image_dir = root / folder / f"image_{camera:02d}" / "data"
+        indices = (frame - 1, frame, frame + 1)
+        files = tuple(image_dir / f"{i:010d}.png" for i in indices)
+        for path in files:
+            if not path.exists():
+                raise UserError(f"{split_file}:{number}: frame {path} is missing (a triplet needs both neighbours)")
+        if image_dir not in times_cache:
+            times_cache[image_dir] = _kitti_times(image_dir.parent / "timestamps.txt")
+        times = times_cache[image_dir]
+        yield Triplet(
+            source="kitti", video_id=Path(folder).name, frame=f"{frame:010d}{side}", files=files,  # type: ignore[arg-type]
+            indices=indices, times=tuple(times[i] if times else None for i in indices),  # type: ignore[arg-type]
+            fps=KITTI_FPS, intrinsics=kitti_intrinsics(root / date / "calib_cam_to_cam.txt", camera),
+        )
+
+
+# --- Cityscapes --------------------------------------------------------------------------------
+
+_CITY_NAME = re.compile(r"^(?P<city>.+)_(?P<seq>\d{6})_(?P<frame>\d{6})_leftImg8bit\.png$")
+
+
+def mean_flow_magnitude(a: np.ndarray, b: np.ndarray, width: int = FLOW_WIDTH) -> float:
+    """Mean Farneback optical flow magnitude between two RGB frames, in pixels at ``width``.
+
+    Measured at a fixed width so that one threshold means the same motion at any resolution.
+    Stand-in for the ingest stage's flow filter until both share one module.
+    """
+    import cv2
+
+    scale = width / a.shape[1]
+    size = (width, max(8, round(a.shape[0] * scale)))
+    gray = [cv2.resize(cv2.cvtColor(x, cv2.COLOR_RGB2GRAY), size, interpolation=cv2.INTER_AREA) for x in (a, b)]
+    flow = cv2.calcOpticalFlowFarneback(gray[0], gray[1], None, 0.5, 3, 15, 3, 5, 1.2, 0)
+    return float(np.linalg.norm(flow, axis=2).mean())
+
+
+def _city_intrinsics(root: Path, split: str, city: str, names: list[str]) -> Intrinsics | None:
+    """Intrinsics from the camera JSON of any frame in the sequence (Cityscapes ships one, for the
+    annotated frame); the image size comes from the frame itself."""
+    from PIL import Image
+
+    for name in names:
+        path = root / "camera" / split / city / name.replace("_leftImg8bit.png", "_camera.json")
+        if path.exists():
+            intrinsic = json.loads(path.read_text())["intrinsic"]
+            with Image.open(root / "leftImg8bit_sequence" / split / city / name) as image:
+                width, height = image.size
+            return Intrinsics(float(intrinsic["fx"]), float(intrinsic["fy"]), float(intrinsic["u0"]),
+                              float(intrinsic["v0"]), width, height)
+    return None
+
+
+def cityscapes_triplets(root: Path, min_flow: float = MIN_FLOW_PX) -> Iterator[Triplet]:
+    """Triplets of every ``leftImg8bit_sequence`` sequence (all splits), subsampled to 8.5 Hz.
+
+    All splits: the paper's 40k + 4k CityScapes triplets are more than the train split alone
+    holds, and pretraining uses no labels. The 8.5 Hz stream keeps every second frame, in the
+    phase that contains the sequence's annotated frame when it has a camera JSON. A triplet is
+    kept when the mean flow from its previous to its reference frame and from its reference to its
+    next frame are both at least ``min_flow`` px (:func:`mean_flow_magnitude`), Zhou's rule.
+    """
+    from PIL import Image
+
+    base = root / "leftImg8bit_sequence"
+    if not base.is_dir():
+        raise UserError(f"{base} not found: --from cityscapes needs a Cityscapes tree with leftImg8bit_sequence/")
+    sequences: dict[tuple[str, str, str], list[tuple[int, str]]] = {}
+    for path in sorted(base.glob("*/*/*_leftImg8bit.png")):
+        match = _CITY_NAME.match(path.name)
+        if match:
+            split, city = path.parent.parent.name, path.parent.name
+            sequences.setdefault((split, city, match["seq"]), []).append((int(match["frame"]), path.name))
+    if not sequences:
+        raise UserError(f"{base}: no <split>/<city>/*_leftImg8bit.png frames")
+    for (split, city, seq), frames in sorted(sequences.items()):
+        frames.sort()
+        names = [name for _, name in frames]
+        intrinsics = _city_intrinsics(root, split, city, names)
+        annotated = [k for k, name in enumerate(names)
+                     if (root / "camera" / split / city / name.replace("_leftImg8bit.png", "_camera.json")).exists()]
+        phase = annotated[0] % CITYSCAPES_STEP if annotated else 0
+        kept = frames[phase::CITYSCAPES_STEP]
+        paths = [base / split / city / name for _, name in kept]
+        images = [np.asarray(Image.open(p).convert("RGB")) for p in paths]
+        flows = [None] + [mean_flow_magnitude(images[k - 1], images[k]) for k in range(1, len(images))]
+        first = kept[0][0] if kept else 0
+        for k in range(1, len(kept) - 1):
+            if flows[k] < min_flow or flows[k + 1] < min_flow:
+                continue
+            numbers = tuple(kept[k + d][0] for d in (-1, 0, 1))
+            yield Triplet(
+                source="cityscapes", video_id=f"{city}_{seq}", frame=f"{numbers[1]:06d}",
+                files=tuple(paths[k + d] for d in (-1, 0, 1)),  # type: ignore[arg-type]
+                indices=(k - 1, k, k + 1),
+                times=tuple((n - first) / CITYSCAPES_FPS for n in numbers),  # type: ignore[arg-type]
+                fps=CITYSCAPES_FPS / CITYSCAPES_STEP, mean_flow=(flows[k - 1], flows[k], flows[k + 1]),
+                intrinsics=intrinsics,
+            )
+
+
+def triplets(spec: SourceSpec) -> Iterator[Triplet]:
+    if not spec.root.exists():
+        raise UserError(f"{spec.root}: no such folder")
+    if spec.kind == "ingest":
+        return ingest_triplets(spec.root)
+    if spec.kind == "kitti":
+        return kitti_triplets(spec.root, spec.split)
+    if spec.kind == "cityscapes":
+        return cityscapes_triplets(spec.root, **spec.options)
+    raise UserError(f"unknown source kind {spec.kind!r}: choose one of {', '.join(SOURCE_KINDS)}")

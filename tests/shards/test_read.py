@@ -1,0 +1,117 @@
+"""The loader on real shards: exact epochs across ranks x workers, equal lengths, corrupt shards,
+HTTP and pipe: URLs, and clear errors for missing shard sets."""
+
+import json
+import logging
+import shutil
+
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+
+from geopre.errors import UserError
+from geopre.shards.augment import AugmentConfig
+from geopre.shards.read import LoaderConfig, read_index, resolve_shards, train_loader, val_loader
+from geopre.synth.serve import serving
+
+NATIVE = AugmentConfig(size=(48, 32))  # the fixture's frame size: the centre view is the image itself
+
+
+def keys_of(loader):
+    return [key for batch in loader for key in batch["key"]]
+
+
+def split_keys(shard_dir, split):
+    from tests.shards.test_write import all_samples
+
+    return set(all_samples(shard_dir, split))
+
+
+def test_val_loader_round_trips_pixels_and_metadata(shard_dir, ingest_dir):
+    batches = list(val_loader(shard_dir, LoaderConfig(batch_size=2, workers=0, augment=NATIVE)))
+    assert [b["images"].shape[0] for b in batches] == [2, 1]  # 3 val samples, last batch partial
+    batch = batches[0]
+    assert batch["images"].shape == (2, 3, 3, 32, 48) and batch["images"].dtype == torch.float32
+    meta = batch["meta"][0]
+    for slot, index in enumerate(meta["indices"]):
+        stored = np.asarray(Image.open(ingest_dir / f"frames/{meta['video_id']}/{index:06d}.jpg").convert("RGB"))
+        decoded = (batch["images"][0, slot] * 255).round().byte().permute(1, 2, 0).numpy()
+        assert np.abs(decoded.astype(int) - stored).max() <= 1  # libjpeg builds may round differently
+    assert torch.isnan(batch["intrinsics"]).all()
+    assert set(keys_of(val_loader(shard_dir, LoaderConfig(batch_size=2, workers=0, augment=NATIVE)))) == \
+        split_keys(shard_dir, "val")
+
+
+def test_two_ranks_times_two_workers_see_each_train_sample_once(shard_dir, monkeypatch):
+    config = LoaderConfig(batch_size=2, workers=2, resampled=False, augment=AugmentConfig(size=(24, 16)))
+    seen = []
+    monkeypatch.setenv("WORLD_SIZE", "2")
+    for rank in (0, 1):
+        monkeypatch.setenv("RANK", str(rank))
+        seen += keys_of(train_loader(shard_dir, config))
+    assert len(seen) == len(set(seen)) and set(seen) == split_keys(shard_dir, "train")
+
+
+def test_resampled_epochs_have_the_same_length_on_every_rank(shard_dir, monkeypatch):
+    config = LoaderConfig(batch_size=2, workers=1, samples_per_epoch=8, augment=AugmentConfig(size=(24, 16)))
+    monkeypatch.setenv("WORLD_SIZE", "2")
+    for rank in (0, 1):
+        monkeypatch.setenv("RANK", str(rank))
+        loader = train_loader(shard_dir, config)
+        assert len(loader) == 2
+        for _ in range(2):  # two epochs, each exactly len(loader) full batches
+            batches = list(loader)
+            assert len(batches) == 2 and all(b["images_aug"].shape == (2, 3, 3, 16, 24) for b in batches)
+    monkeypatch.delenv("RANK")
+    monkeypatch.delenv("WORLD_SIZE")
+    assert len(train_loader(shard_dir, LoaderConfig(batch_size=2, workers=0))) == 9 // 2  # from index.json
+
+
+def test_corrupt_and_truncated_shards_are_skipped_and_counted(tmp_path, shard_dir, caplog):
+    broken = tmp_path / "broken"
+    shutil.copytree(shard_dir, broken)
+    index = read_index(str(broken))
+    names = [e["name"] for e in index["splits"]["train"]["shards"]]
+    data = (broken / names[0]).read_bytes()
+    (broken / names[0]).write_bytes(data[: len(data) // 3])  # truncated mid-member
+    (broken / names[1]).write_bytes(b"this is not a tar file" * 100)
+    config = LoaderConfig(batch_size=1, workers=0, resampled=False, augment=AugmentConfig(size=(24, 16)))
+    with caplog.at_level(logging.WARNING):
+        loader = train_loader(broken, config)
+        keys = keys_of(loader)
+    intact = sum(e["samples"] for e in index["splits"]["train"]["shards"][2:])
+    assert intact <= len(keys) < 9 and len(keys) == len(set(keys))
+    assert loader.skips.shards == 2
+    assert "skipped the rest of shard" in caplog.text
+
+
+def test_http_and_pipe_shards_read_like_local_ones(shard_dir):
+    config = LoaderConfig(batch_size=3, workers=0, augment=NATIVE)
+    local = list(val_loader(shard_dir, config))[0]
+    with serving(shard_dir) as url:
+        remote = list(val_loader(url, config))[0]
+        with pytest.raises(UserError, match="cannot read"):
+            resolve_shards(url + "nothing/", "train")
+    piped = list(val_loader(f"pipe:cat {shard_dir}/val-000000.tar", config))
+    assert remote["key"] == local["key"] and torch.equal(remote["images"], local["images"])
+    assert piped[0]["key"] == local["key"][: len(piped[0]["key"])]
+    assert json.dumps(remote["meta"]) == json.dumps(local["meta"])
+
+
+def test_missing_or_empty_shard_sets_are_user_errors(tmp_path, shard_dir):
+    with pytest.raises(UserError, match="index.json"):
+        resolve_shards(tmp_path, "train")
+    with pytest.raises(UserError, match="missing"):
+        resolve_shards(str(tmp_path / "train-{000000..000003}.tar"), "train")
+    with pytest.raises(UserError, match="no 'test' split"):
+        resolve_shards(shard_dir, "test")
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    index = read_index(str(shard_dir))
+    index["splits"]["val"]["shards"] = []
+    (empty / "index.json").write_text(json.dumps(index))
+    with pytest.raises(UserError, match="no val shards"):
+        val_loader(empty)
+    with pytest.raises(UserError, match="samples per epoch"):
+        train_loader([str(shard_dir / "train-000000.tar")], LoaderConfig(workers=0))
