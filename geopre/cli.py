@@ -31,9 +31,10 @@ def cli(ctx: click.Context, debug: bool) -> None:
 def _register_commands() -> None:
     # Sub-command modules import torch/cv2 lazily inside their functions so `geopre --help` stays fast.
     from geopre.demo import demo
+    from geopre.ingest.cli import ingest
     from geopre.synth.cli import serve, synth
 
-    for command in (synth, serve, demo):
+    for command in (synth, serve, ingest, demo):
         cli.add_command(command)
 
 
