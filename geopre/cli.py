@@ -46,7 +46,10 @@ def main(argv: list[str] | None = None) -> None:
     args = sys.argv[1:] if argv is None else argv
     debug = "--debug" in args
     try:
-        cli.main(args=args, prog_name="geopre", standalone_mode=False)
+        # Without standalone mode click *returns* a command's ctx.exit(code) instead of exiting.
+        code = cli.main(args=args, prog_name="geopre", standalone_mode=False)
+        if isinstance(code, int) and code:
+            sys.exit(code)
     except UserError as err:
         if debug:
             raise
