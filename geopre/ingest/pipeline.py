@@ -132,6 +132,11 @@ def ingest_video(out: Path, vid: str, media: Path, source: dict, config: IngestC
                        time.perf_counter() - started)
 
 
+def _metadata(info: dict | None) -> dict | None:
+    keys = ("webpage_url", "title", "uploader", "duration", "fps", "extractor_key", "id")
+    return {key: info.get(key) for key in keys} if info else None
+
+
 def _fetch(video: Video, config: IngestConfig) -> tuple[Path, dict | None]:
     if video.local:
         return Path(video.url), None
@@ -237,7 +242,9 @@ def _schedule(todo: list[Video], config: IngestConfig, on_result: Callable[[Vide
                     continue
                 if stage == "download":
                     media, info = value
-                    in_flight[processing.submit(_process, video, media, info, config)] = ("process", video)
+                    # Only plain metadata crosses to the worker process: yt-dlp's info may hold callables.
+                    video.info = None
+                    in_flight[processing.submit(_process, video, media, _metadata(info), config)] = ("process", video)
                 else:
                     on_result(value)
     except BaseException:
