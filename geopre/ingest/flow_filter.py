@@ -57,6 +57,10 @@ def frame_flows(pair_flows: list[float]) -> list[float]:
     return [pair_flows[0], *pair_flows]
 
 
-def kept_flags(mean_flows: list[float], min_flow: float) -> list[bool]:
+def is_moving(mean_flow: float, min_flow: float) -> bool:
     """A frame is kept when its mean flow reaches ``min_flow`` px."""
-    return [flow >= min_flow for flow in mean_flows]
+    return mean_flow >= min_flow
+
+
+def kept_flags(mean_flows: list[float], min_flow: float) -> list[bool]:
+    return [is_moving(flow, min_flow) for flow in mean_flows]

@@ -27,7 +27,7 @@ from geopre.errors import UserError
 from geopre.ingest import manifest as layout
 from geopre.ingest.config import IngestConfig
 from geopre.ingest.download import DownloadFailed, Video, download, one_line_reason, remove_downloads, resolve
-from geopre.ingest.flow_filter import FlowMeter, to_grey
+from geopre.ingest.flow_filter import FlowMeter, frame_flows, is_moving, to_grey
 from geopre.ingest.sources import Source, source_key, video_id
 from geopre.ingest.subsample import VideoError, decode, frame_time, probe
 from geopre.ingest.triplets import make_triplets
@@ -97,7 +97,7 @@ def ingest_video(out: Path, vid: str, media: Path, source: dict, config: IngestC
             grey = to_grey(frame, flt.flow_scale)
             if previous_grey is not None:
                 pair_flows.append(meter(previous_grey, grey))
-                keep = pair_flows[-1] >= flt.min_flow
+                keep = is_moving(pair_flows[-1], flt.min_flow)
                 if index == 1:  # frame 0 takes the flow to frame 1 (see flow_filter.frame_flows)
                     kept.append(keep)
                     if keep:
@@ -114,7 +114,7 @@ def ingest_video(out: Path, vid: str, media: Path, source: dict, config: IngestC
         decoded = len(pair_flows) + 1 if previous_grey is not None else 0
         if decoded == 0:
             raise VideoError("no frames decoded in the chosen time range")
-        mean_flows = [pair_flows[0], *pair_flows] if pair_flows else [0.0]
+        mean_flows = frame_flows(pair_flows)
         kept = kept or [False]
         triplets = make_triplets(kept, flt.max_gap)
         if not triplets:
