@@ -110,3 +110,12 @@ def test_png_format_and_trim(clips, tmp_path):
     record = layout.load_manifest(out, stats["ok"][0])
     assert len(record["frames"]) == 10 and record["frames"][0]["time"] == 0.5
     assert record["frames"][0]["file"].endswith("000000.png")
+
+
+def test_max_videos_counts_videos_done_earlier(clips, tmp_path):
+    out = tmp_path / "out"
+    sources = [Source(str(clips["scroll"]), local=True), Source(str(clips["counter30"]), local=True)]
+    first = run_ingest(sources, config(out, max_videos=1))
+    assert first["videos"] == {"ok": 1, "failed": 0, "skipped": 0, "total": 1}
+    again = run_ingest(sources, config(out, max_videos=1))
+    assert again["videos"] == {"ok": 0, "failed": 0, "skipped": 1, "total": 1}
