@@ -107,7 +107,7 @@ def ingest_video(out: Path, vid: str, media: Path, source: dict, config: IngestC
                 if keep:
                     _write_frame(partial / layout.frame_name(index, config.image_format), frame, config)
             else:
-                first = frame.copy()  # the pipe's buffer is reused; hold frame 0 until frame 1 decides it
+                first = frame  # held until frame 1's flow decides it
             previous_grey = grey
             if on_frame:
                 on_frame()

@@ -18,8 +18,12 @@ downscaling.
 
 from __future__ import annotations
 
+import contextlib
 import math
+import queue
 import subprocess
+import tempfile
+import threading
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Iterator
@@ -119,30 +123,58 @@ def ffmpeg_args(path: Path | str, info: VideoInfo, config: SubsampleConfig) -> l
     return [argv[0], "-nostdin", "-loglevel", "error", *argv[1:]]
 
 
+READ_AHEAD = 16  # frames buffered between ffmpeg and the flow filter (16 x 640x192 BGR = 6 MB)
+
+
 def decode(path: Path | str, info: VideoInfo, config: SubsampleConfig) -> Iterator[np.ndarray]:
-    """Yield the subsampled frames (H x W x 3 uint8 BGR) of ``path``; raise :class:`VideoError`
-    if ffmpeg fails or the stream ends well short of the probed duration (a truncated file)."""
+    """Yield the subsampled frames (H x W x 3 uint8 BGR, read-only) of ``path``; raise
+    :class:`VideoError` if ffmpeg fails or the stream ends well short of the probed duration (a
+    truncated file).
+
+    A reader thread drains the pipe into a small queue: a pipe holds 64 KiB, less than one frame,
+    so without it ffmpeg would stall whenever the caller computes flow or writes a JPEG.
+    """
     width, height = config.size
     frame_bytes = width * height * 3
-    process = subprocess.Popen(ffmpeg_args(path, info, config), stdin=subprocess.DEVNULL,
-                               stdout=subprocess.PIPE, stderr=subprocess.PIPE)
-    count = 0
-    try:
-        while True:
-            data = process.stdout.read(frame_bytes)
-            if len(data) < frame_bytes:
-                break
-            count += 1
-            yield np.frombuffer(data, np.uint8).reshape(height, width, 3)
-        stderr = process.stderr.read().decode(errors="replace")
-        if process.wait() != 0:
-            raise VideoError(f"ffmpeg could not decode the video: {_one_line(stderr)}")
-    finally:
-        if process.poll() is None:
-            process.kill()
-            process.wait()
-        process.stdout.close()
-        process.stderr.close()
+    # stderr goes to a file: a corrupt video can log more than a pipe holds and block ffmpeg.
+    with tempfile.TemporaryFile() as errors:
+        process = subprocess.Popen(ffmpeg_args(path, info, config), stdin=subprocess.DEVNULL,
+                                   stdout=subprocess.PIPE, stderr=errors)
+        frames: queue.Queue = queue.Queue(maxsize=READ_AHEAD)
+        stop = threading.Event()
+
+        def read() -> None:
+            try:
+                while not stop.is_set():
+                    data = process.stdout.read(frame_bytes)
+                    if len(data) < frame_bytes:
+                        break
+                    frames.put(data)
+            finally:
+                frames.put(None)
+
+        reader = threading.Thread(target=read, name="geopre-decode", daemon=True)
+        reader.start()
+        count = 0
+        try:
+            while (data := frames.get()) is not None:
+                count += 1
+                yield np.frombuffer(data, np.uint8).reshape(height, width, 3)
+            returncode = process.wait()
+        finally:
+            stop.set()
+            if process.poll() is None:  # the caller stopped early, or an error
+                process.kill()
+                process.wait()
+            while reader.is_alive():  # unblock a reader waiting on a full queue
+                with contextlib.suppress(queue.Empty):
+                    frames.get_nowait()
+                reader.join(0.01)
+            process.stdout.close()
+        errors.seek(0)
+        stderr = errors.read().decode(errors="replace")
+    if returncode != 0:
+        raise VideoError(f"ffmpeg could not decode the video: {_one_line(stderr)}")
     expected = expected_frames(info, config)
     # A frame or two of slack: container durations and the fps filter's rounding disagree at the end.
     if expected is not None and count < expected - max(2, round(0.02 * expected)):
