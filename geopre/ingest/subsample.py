@@ -10,10 +10,9 @@ keeps rows 84..275. No frame is ever stretched.
 Decoding: ffmpeg does trim, rate conversion (the ``fps`` filter: output frame k is the source
 frame nearest to time ``start + k / fps``), scale and crop in its own threads and pipes BGR bytes
 to us. Against decord (``VideoReader(width, height)`` + ``get_batch`` of every n-th frame, then a
-numpy crop) it measured the same speed on a 1280x720 30 fps clip here (about 330-370 source
-frames/s each on the shared 2-core machine; bench/ingest.py measures both), so we keep the ffmpeg
-pipe: one decoder for probe, trim and decode, exact fps-filter timestamps, and area-averaged
-downscaling.
+numpy crop) it measured the same or faster on 1280x720 30 fps video here (bench/ingest.py, shared
+2-core CPU: ffmpeg pipe 657-708 source frames/s, decord 413-676), so we keep the ffmpeg pipe: one
+decoder for probe, trim and decode, exact fps-filter timestamps, and area-averaged downscaling.
 """
 
 from __future__ import annotations
