@@ -31,10 +31,11 @@ def cli(ctx: click.Context, debug: bool) -> None:
 def _register_commands() -> None:
     # Sub-command modules import torch/cv2 lazily inside their functions so `geopre --help` stays fast.
     from geopre.demo import demo
+    from geopre.ingest.cli import ingest
     from geopre.shards.cli import shard
     from geopre.synth.cli import serve, synth
 
-    for command in (synth, serve, shard, demo):
+    for command in (synth, serve, ingest, shard, demo):
         cli.add_command(command)
 
 
@@ -46,7 +47,10 @@ def main(argv: list[str] | None = None) -> None:
     args = sys.argv[1:] if argv is None else argv
     debug = "--debug" in args
     try:
-        cli.main(args=args, prog_name="geopre", standalone_mode=False)
+        # Without standalone mode click *returns* a command's ctx.exit(code) instead of exiting.
+        code = cli.main(args=args, prog_name="geopre", standalone_mode=False)
+        if isinstance(code, int) and code:
+            sys.exit(code)
     except UserError as err:
         if debug:
             raise

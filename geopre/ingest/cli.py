@@ -1,0 +1,78 @@
+"""`geopre ingest`: parse options, build an IngestConfig, call run_ingest, print the summary."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import click
+
+from geopre.cliutil import IMAGE_SIZE
+
+
+@click.command("ingest")
+@click.argument("sources", nargs=-1)
+@click.option("--out", "-o", required=True, type=click.Path(file_okay=False, path_type=Path),
+              help="Output folder: frames/, manifests/, failures/, ingest_stats.json. Reruns resume here.")
+@click.option("--batch-file", "-a", "batch_files", multiple=True, type=click.Path(dir_okay=False, path_type=Path),
+              help="Text file of URLs or paths, one a line (# comments, blank lines ignored); repeatable.")
+@click.option("--fps", default=10.0, show_default=True, type=float,
+              help="Subsampling rate in frames per second (paper: 10 Hz; 8.5 Hz for Cityscapes).")
+@click.option("--size", default="640x192", show_default=True, type=IMAGE_SIZE,
+              help="Output frame size WxH: resize to cover, then crop (no stretching).")
+@click.option("--crop", default="center", show_default=True, type=click.Choice(["center", "bottom", "top"]),
+              help="Which band of the resized frame is kept; `top` cuts a dashcam's bonnet.")
+@click.option("--start", type=float, help="Skip the video before this many seconds.")
+@click.option("--end", type=float, help="Stop at this many seconds into the video.")
+@click.option("--min-flow", default=1.0, show_default=True, type=float,
+              help="Drop frames whose mean optical flow from the previous frame is below this (px, output size).")
+@click.option("--max-gap", default=1, show_default=True, type=int,
+              help="Triplet neighbours may be at most this many subsampled frames apart (1 = adjacent).")
+@click.option("--flow-scale", default=1.0, show_default=True, type=float,
+              help="Measure flow on a copy scaled by this factor (0.5 = half size, faster); flow is rescaled.")
+@click.option("--format", "image_format", default="jpg", show_default=True, type=click.Choice(["jpg", "png"]),
+              help="Frame file format.")
+@click.option("--jpeg-quality", default=95, show_default=True, type=int, help="JPEG quality 1-100.")
+@click.option("--workers", "-j", default=1, show_default=True, type=int,
+              help="Videos processed in parallel processes (downloads run ahead in threads).")
+@click.option("--max-videos", type=int, help="Ingest at most this many videos (counting ones done earlier).")
+@click.option("--max-height", default=1080, show_default=True, type=int,
+              help="Download the best video-only format up to this height.")
+@click.option("--retries", default=3, show_default=True, type=int,
+              help="yt-dlp retries per request, with exponential back-off.")
+@click.option("--rate-limit", help="Download rate limit in bytes/s, e.g. 500K or 2M.")
+@click.option("--cookies", type=click.Path(dir_okay=False, path_type=Path),
+              help="Netscape cookies file passed to yt-dlp (for sites that need a login).")
+@click.option("--retry-failed", is_flag=True,
+              help="Retry only the videos that failed in earlier runs into --out (SOURCE optional).")
+@click.option("--keep-downloads", is_flag=True, help="Keep downloaded videos in OUT/downloads after ingesting.")
+@click.option("--strict", is_flag=True, help="Exit non-zero if any video failed (default: only if all failed).")
+@click.pass_context
+def ingest(ctx, sources, out, batch_files, fps, size, crop, start, end, min_flow, max_gap, flow_scale, image_format,
+           jpeg_quality, workers, max_videos, max_height, retries, rate_limit, cookies, retry_failed,
+           keep_downloads, strict):
+    """Turn driving videos into moving 10 Hz frames and triplets for pretraining.
+
+    SOURCE is a URL yt-dlp understands (a video, playlist, channel or page with videos), a local
+    video file, a folder of videos, a CSV/Parquet file with a `url` column, or a .txt batch file.
+    Static frames (mean optical flow < --min-flow px) are dropped; triplets never span a stop.
+    Kill and rerun at will: finished videos (with a manifest) are skipped.
+    """
+    from geopre.errors import UserError
+    from geopre.ingest import pipeline
+    from geopre.ingest.config import DownloadConfig, FilterConfig, IngestConfig, SubsampleConfig, validate
+    from geopre.ingest.sources import expand_sources
+
+    if not sources and not batch_files and not retry_failed:
+        raise UserError("give at least one SOURCE (URL, file, folder, CSV) or --batch-file; see `geopre ingest --help`")
+    config = validate(IngestConfig(
+        out=out,
+        subsample=SubsampleConfig(fps=fps, size=size, crop=crop, start=start, end=end),
+        filter=FilterConfig(min_flow=min_flow, max_gap=max_gap, flow_scale=flow_scale),
+        download=DownloadConfig(max_height=max_height, retries=retries, rate_limit=rate_limit, cookies=cookies),
+        image_format=image_format, jpeg_quality=jpeg_quality, workers=workers, max_videos=max_videos,
+        retry_failed=retry_failed, keep_downloads=keep_downloads))
+    stats = pipeline.run_ingest(expand_sources(sources, batch_files), config)
+    click.echo(pipeline.summary_table(stats))
+    click.echo(f"manifests in {out / 'manifests'}, stats in {out / 'ingest_stats.json'}")
+    if pipeline.all_failed(stats) or (strict and stats["videos"]["failed"]):
+        ctx.exit(1)

@@ -1,0 +1,88 @@
+"""What one `geopre ingest` run does, as one typed object (defaults follow the paper)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+CROP_BANDS = ("center", "bottom", "top")
+FRAME_FORMATS = ("jpg", "png")
+
+
+@dataclass(frozen=True)
+class SubsampleConfig:
+    """How a video becomes a stream of small frames (see :mod:`geopre.ingest.subsample`)."""
+
+    fps: float = 10.0  # section III-C: "subsampled images in 10Hz" (8.5 Hz for Cityscapes)
+    size: tuple[int, int] = (640, 192)  # (width, height); the pretraining resolution of Table I
+    crop: str = "center"  # which band survives the resize-then-crop: center, bottom or top
+    start: float | None = None  # seconds into the video; None = from the start
+    end: float | None = None  # seconds into the video; None = to the end
+
+
+@dataclass(frozen=True)
+class FilterConfig:
+    """Static-frame filter and triplet rule (see flow_filter.py and triplets.py)."""
+
+    min_flow: float = 1.0  # px at the output size; Zhou et al.'s static-frame threshold
+    max_gap: int = 1  # a triplet's neighbours are at most this many subsampled frames apart
+    flow_scale: float = 1.0  # compute flow on a copy scaled by this (0.5 = half size), rescaled back
+
+
+@dataclass(frozen=True)
+class DownloadConfig:
+    """yt-dlp options (see download.py)."""
+
+    max_height: int = 1080
+    retries: int = 3
+    rate_limit: str | None = None  # e.g. "2M" bytes/s, parsed by yt-dlp
+    cookies: Path | None = None
+    socket_timeout: float = 30.0
+
+
+@dataclass(frozen=True)
+class IngestConfig:
+    out: Path
+    subsample: SubsampleConfig = SubsampleConfig()
+    filter: FilterConfig = FilterConfig()
+    download: DownloadConfig = DownloadConfig()
+    image_format: str = "jpg"
+    jpeg_quality: int = 95
+    workers: int = 1
+    max_videos: int | None = None
+    retry_failed: bool = False
+    keep_downloads: bool = False
+
+
+def validate(config: IngestConfig) -> IngestConfig:
+    """Raise a one-line UserError naming the option at fault; return the config unchanged."""
+    from geopre.errors import UserError
+
+    sub, flt, dl = config.subsample, config.filter, config.download
+    problems = [
+        (not sub.fps > 0, f"--fps must be positive (got {sub.fps})"),
+        (sub.crop not in CROP_BANDS, f"--crop must be one of {', '.join(CROP_BANDS)} (got {sub.crop!r})"),
+        (sub.size[0] < 8 or sub.size[1] < 8, f"--size must be at least 8x8 (got {sub.size[0]}x{sub.size[1]})"),
+        (sub.start is not None and sub.start < 0, f"--start must be >= 0 seconds (got {sub.start})"),
+        (sub.end is not None and sub.end <= (sub.start or 0.0),
+         f"--end ({sub.end}) must be after --start ({sub.start or 0.0})"),
+        (not flt.min_flow >= 0, f"--min-flow must be >= 0 px (got {flt.min_flow})"),
+        (flt.max_gap < 1, f"--max-gap must be at least 1 (got {flt.max_gap})"),
+        (not 0 < flt.flow_scale <= 1, f"--flow-scale must be in (0, 1] (got {flt.flow_scale})"),
+        (config.image_format not in FRAME_FORMATS, f"--format must be jpg or png (got {config.image_format!r})"),
+        (not 1 <= config.jpeg_quality <= 100, f"--jpeg-quality must be 1..100 (got {config.jpeg_quality})"),
+        (config.workers < 1, f"--workers must be at least 1 (got {config.workers})"),
+        (config.max_videos is not None and config.max_videos < 1, f"--max-videos must be at least 1 (got {config.max_videos})"),
+        (dl.max_height < 1, f"--max-height must be positive (got {dl.max_height})"),
+        (dl.retries < 0, f"--retries must be >= 0 (got {dl.retries})"),
+        (dl.cookies is not None and not Path(dl.cookies).is_file(), f"--cookies file {dl.cookies} does not exist"),
+    ]
+    for failed, message in problems:
+        if failed:
+            raise UserError(message)
+    if dl.rate_limit is not None:
+        from yt_dlp.utils import parse_bytes
+
+        if parse_bytes(dl.rate_limit) is None:
+            raise UserError(f"--rate-limit {dl.rate_limit!r} is not a rate like 500K or 2M (bytes per second)")
+    return config

@@ -1,0 +1,98 @@
+"""Writer side of the output contract: where things go in DIR, and the JSON records.
+
+    DIR/frames/<video_id>/<index:06d>.jpg   kept frames of the subsampled stream
+    DIR/manifests/<video_id>.json           written atomically LAST: its presence = video done
+    DIR/failures/<video_id>.json            one per failed video (url, one-line reason)
+    DIR/ingest_stats.json                   the run's summary
+    DIR/downloads/                          yt-dlp's files while a video is in flight
+
+One file per video (not one shared log) so parallel workers never write the same file and a
+killed run leaves every record either whole or absent.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+from geopre.io import atomic_write_json
+
+MANIFEST_VERSION = 1
+
+
+def frames_dir(out: Path, vid: str) -> Path:
+    return Path(out) / "frames" / vid
+
+
+def partial_frames_dir(out: Path, vid: str) -> Path:
+    """Frames are written here first and renamed to :func:`frames_dir` when the video is done."""
+    return Path(out) / "frames" / f".{vid}.partial"
+
+
+def manifest_path(out: Path, vid: str) -> Path:
+    return Path(out) / "manifests" / f"{vid}.json"
+
+
+def failure_path(out: Path, vid: str) -> Path:
+    return Path(out) / "failures" / f"{vid}.json"
+
+
+def downloads_dir(out: Path) -> Path:
+    return Path(out) / "downloads"
+
+
+def frame_name(index: int, image_format: str) -> str:
+    return f"{index:06d}.{image_format}"
+
+
+def is_done(out: Path, vid: str) -> bool:
+    return manifest_path(out, vid).is_file()
+
+
+def load_manifest(out: Path, vid: str) -> dict:
+    return json.loads(manifest_path(out, vid).read_text())
+
+
+def make_manifest(vid: str, source: dict, params: dict, times: list[float], mean_flows: list[float],
+                  kept: list[bool], triplets: list[tuple[int, int, int]], image_format: str) -> dict:
+    frames = [{"index": i, "time": t, "mean_flow": round(float(flow), 4), "kept": bool(keep),
+               "file": f"frames/{vid}/{frame_name(i, image_format)}" if keep else None}
+              for i, (t, flow, keep) in enumerate(zip(times, mean_flows, kept))]
+    return {"version": MANIFEST_VERSION, "video_id": vid, "source": source, "params": params,
+            "frames": frames, "triplets": [list(t) for t in triplets],
+            "mean_flow_rule": "frame i: mean |DIS flow| in px from frame i-1 to frame i at the output size; "
+                              "frame 0: the flow from frame 0 to frame 1"}
+
+
+def publish(out: Path, vid: str, manifest: dict) -> None:
+    """Move the finished frames into place, then write the manifest (the proof) last."""
+    final, partial = frames_dir(out, vid), partial_frames_dir(out, vid)
+    if final.exists():  # left by a run killed between this rename and the manifest write
+        shutil.rmtree(final)
+    partial.rename(final)
+    atomic_write_json(manifest_path(out, vid), manifest)
+    failure_path(out, vid).unlink(missing_ok=True)
+
+
+def discard_unfinished(out: Path, vid: str) -> None:
+    """Remove frames of a video without a manifest (a killed or failed run), so a retry starts clean."""
+    for folder in (partial_frames_dir(out, vid), frames_dir(out, vid)):
+        if folder.exists() and not is_done(out, vid):
+            shutil.rmtree(folder)
+
+
+def record_failure(out: Path, vid: str, url: str, local: bool, reason: str, source: str | None = None) -> dict:
+    record = {"video_id": vid, "url": url, "local": local, "reason": reason, "source": source or url}
+    atomic_write_json(failure_path(out, vid), record)
+    return record
+
+
+def load_failures(out: Path) -> list[dict]:
+    folder = Path(out) / "failures"
+    return [json.loads(p.read_text()) for p in sorted(folder.glob("*.json"))] if folder.is_dir() else []
+
+
+def load_failure(out: Path, vid: str) -> dict | None:
+    path = failure_path(out, vid)
+    return json.loads(path.read_text()) if path.is_file() else None

@@ -1,0 +1,323 @@
+"""The ingest run: reader -> downloader -> subsampler -> static filter -> triplets -> writer.
+
+:func:`ingest_video` is the whole per-video worker (testable alone on a local file);
+:func:`run_ingest` schedules it: downloads run in threads (network-bound) up to ``workers + 1``
+videos ahead, processing runs in ``workers`` processes (a thread when ``workers == 1``), so the
+next video downloads while this one is decoded. A video is done when its manifest exists; a rerun
+skips it without a request, and a video that failed is skipped (reported again) unless
+``retry_failed``. Killing the run at any moment loses at most the videos in flight: their frames
+live in a ``.partial`` folder until the manifest is written, and are discarded on the next run.
+"""
+
+from __future__ import annotations
+
+import logging
+import multiprocessing
+import shutil
+import time
+from collections import deque
+from concurrent.futures import FIRST_COMPLETED, Executor, ProcessPoolExecutor, ThreadPoolExecutor, wait
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Callable
+
+import cv2
+
+from geopre.errors import UserError
+from geopre.ingest import manifest as layout
+from geopre.ingest.config import IngestConfig
+from geopre.ingest.download import DownloadFailed, Video, download, one_line_reason, remove_downloads, resolve
+from geopre.ingest.flow_filter import FlowMeter, frame_flows, is_moving, to_grey
+from geopre.ingest.sources import Source, source_key, video_id
+from geopre.ingest.subsample import VideoError, decode, frame_time, probe
+from geopre.ingest.triplets import make_triplets
+from geopre.io import atomic_write_json, ensure_writable_dir
+from geopre.progress import progress
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class VideoResult:
+    video_id: str
+    url: str
+    status: str  # "ok" (ingested now), "skipped" (done earlier), "failed"
+    reason: str | None = None
+    frames_decoded: int = 0
+    frames_kept: int = 0
+    triplets: int = 0
+    seconds: float = 0.0
+
+
+def check_ffmpeg() -> None:
+    missing = [tool for tool in ("ffmpeg", "ffprobe") if shutil.which(tool) is None]
+    if missing:
+        raise UserError(f"{' and '.join(missing)} not found on PATH: install ffmpeg (e.g. `apt-get install ffmpeg`)")
+
+
+def source_record(video: Video, info: dict | None, media: Path) -> dict:
+    """The manifest's ``source``: what the site says, with fps and size from the file itself."""
+    probed = probe(media)
+    info = info or {}
+    return {
+        "url": video.url,
+        "webpage_url": info.get("webpage_url") or (video.source if not video.local else None),
+        "title": info.get("title") or (Path(video.url).stem if video.local else None),
+        "uploader": info.get("uploader"),
+        "duration": probed.duration if probed.duration is not None else info.get("duration"),
+        "fps": probed.fps or info.get("fps"),
+        "width": probed.width,
+        "height": probed.height,
+        "extractor": info.get("extractor_key") or ("local" if video.local else None),
+        "extractor_id": info.get("id"),
+    }
+
+
+def _write_frame(path: Path, frame, config: IngestConfig) -> None:
+    params = [cv2.IMWRITE_JPEG_QUALITY, config.jpeg_quality] if config.image_format == "jpg" else []
+    if not cv2.imwrite(str(path), frame, params):
+        raise OSError(f"could not write {path}")
+
+
+def ingest_video(out: Path, vid: str, media: Path, source: dict, config: IngestConfig,
+                 on_frame: Callable[[], None] | None = None) -> VideoResult:
+    """Subsample, filter and write one video; the manifest is written last. Raises VideoError."""
+    started = time.perf_counter()
+    out = Path(out)
+    layout.discard_unfinished(out, vid)
+    partial = layout.partial_frames_dir(out, vid)
+    partial.mkdir(parents=True)
+    sub, flt = config.subsample, config.filter
+    meter = FlowMeter(flt.flow_scale)
+    pair_flows: list[float] = []
+    kept: list[bool] = []
+    first = previous_grey = None
+    try:
+        for index, frame in enumerate(decode(media, probe(media), sub)):
+            grey = to_grey(frame, flt.flow_scale)
+            if previous_grey is not None:
+                pair_flows.append(meter(previous_grey, grey))
+                keep = is_moving(pair_flows[-1], flt.min_flow)
+                if index == 1:  # frame 0 takes the flow to frame 1 (see flow_filter.frame_flows)
+                    kept.append(keep)
+                    if keep:
+                        _write_frame(partial / layout.frame_name(0, config.image_format), first, config)
+                    first = None
+                kept.append(keep)
+                if keep:
+                    _write_frame(partial / layout.frame_name(index, config.image_format), frame, config)
+            else:
+                first = frame  # held until frame 1's flow decides it
+            previous_grey = grey
+            if on_frame:
+                on_frame()
+        decoded = len(pair_flows) + 1 if previous_grey is not None else 0
+        if decoded == 0:
+            raise VideoError("no frames decoded in the chosen time range")
+        mean_flows = frame_flows(pair_flows)
+        kept = kept or [False]
+        triplets = make_triplets(kept, flt.max_gap)
+        if not triplets:
+            raise VideoError(f"too little motion: {sum(kept)} of {decoded} frames have mean flow >= "
+                             f"{flt.min_flow} px, no triplet of 3 moving frames (max gap {flt.max_gap})")
+        params = {"fps": sub.fps, "size": list(sub.size), "crop": sub.crop, "min_flow": flt.min_flow,
+                  "max_gap": flt.max_gap, "format": config.image_format, "start": sub.start, "end": sub.end}
+        record = layout.make_manifest(vid, source, params, [frame_time(i, sub) for i in range(decoded)],
+                                      mean_flows, kept, triplets, config.image_format)
+        layout.publish(out, vid, record)
+    except BaseException:
+        shutil.rmtree(partial, ignore_errors=True)
+        raise
+    return VideoResult(vid, source["url"], "ok", None, decoded, sum(kept), len(triplets),
+                       time.perf_counter() - started)
+
+
+def _metadata(info: dict | None) -> dict | None:
+    keys = ("webpage_url", "title", "uploader", "duration", "fps", "extractor_key", "id")
+    return {key: info.get(key) for key in keys} if info else None
+
+
+def _fetch(video: Video, config: IngestConfig) -> tuple[Path, dict | None]:
+    if video.local:
+        return Path(video.url), None
+    return download(video, layout.downloads_dir(config.out), config.download)
+
+
+def _process(video: Video, media: Path, info: dict | None, config: IngestConfig) -> VideoResult:
+    try:
+        result = ingest_video(config.out, video.video_id, media, source_record(video, info, media), config)
+    except VideoError as err:
+        return VideoResult(video.video_id, video.url, "failed", str(err))
+    finally:
+        if not video.local and not config.keep_downloads:
+            remove_downloads(layout.downloads_dir(config.out), video.video_id)
+    return result
+
+
+def _skipped(out: Path, video: Video) -> VideoResult:
+    record = layout.load_manifest(out, video.video_id)
+    kept = sum(1 for f in record["frames"] if f["kept"])
+    return VideoResult(video.video_id, record["source"]["url"], "skipped", None, len(record["frames"]), kept,
+                       len(record["triplets"]))
+
+
+def plan(sources: list[Source], config: IngestConfig) -> tuple[list[Video], list[VideoResult]]:
+    """Expand the sources into videos; returns (videos to ingest, results already known)."""
+    out = config.out
+    retrying = {f["video_id"]: f for f in layout.load_failures(out)} if config.retry_failed else {}
+    if config.retry_failed:
+        # Only what failed before: re-list the failed sources (a failed page may have grown videos).
+        sources = list(dict.fromkeys(Source(f["source"], f["local"]) for f in retrying.values()))
+
+    def is_known(vid: str) -> bool:
+        return layout.is_done(out, vid) or (vid not in retrying and layout.failure_path(out, vid).is_file())
+
+    todo: list[Video] = []
+    known: list[VideoResult] = []
+    seen: set[str] = set()
+    limit = config.max_videos
+    for source in sources:
+        if limit is not None and len(seen) >= limit:
+            break
+        source_vid = video_id(source_key(source))
+        # Retrying a source whose listing failed: all its videos are part of that failure.
+        listing_failed = source_vid in retrying
+        try:
+            for video in resolve(source, config.download, is_known):
+                if video.video_id in seen:
+                    continue
+                if config.retry_failed and video.video_id not in retrying and not listing_failed:
+                    continue  # finished (or new) videos of a playlist that had one failure
+                seen.add(video.video_id)
+                if layout.is_done(out, video.video_id):
+                    known.append(_skipped(out, video))
+                elif video.video_id not in retrying and (earlier := layout.load_failure(out, video.video_id)):
+                    known.append(VideoResult(video.video_id, earlier["url"], "failed",
+                                             f"{earlier['reason']} (earlier run; --retry-failed retries it)"))
+                else:
+                    todo.append(video)
+                if limit is not None and len(seen) >= limit:
+                    break
+        except DownloadFailed as err:
+            seen.add(source_vid)
+            layout.record_failure(out, source_vid, source.url, source.local, str(err))
+            known.append(VideoResult(source_vid, source.url, "failed", str(err)))
+            continue
+        if listing_failed and source_vid not in {v.video_id for v in todo}:
+            layout.failure_path(out, source_vid).unlink(missing_ok=True)  # the page lists fine now
+    return todo, known
+
+
+def _executor(workers: int) -> Executor:
+    if workers <= 1:
+        return ThreadPoolExecutor(1, thread_name_prefix="geopre-ingest")
+    # spawn, not fork: the parent runs download threads (and a test server) that fork would copy mid-state.
+    return ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("spawn"))
+
+
+def _schedule(todo: list[Video], config: IngestConfig, on_result: Callable[[VideoResult], None]) -> None:
+    """Download ahead in threads, process in the pool; each finished video goes to ``on_result``."""
+    queue = deque(todo)
+    ahead = config.workers + 1  # videos downloading or downloaded but not yet processed, beyond the busy ones
+    in_flight: dict = {}
+    downloads = ThreadPoolExecutor(max(1, min(ahead, 4)), thread_name_prefix="geopre-download")
+    processing = _executor(config.workers)
+    try:
+        while queue or in_flight:
+            while queue and len(in_flight) < config.workers + ahead:
+                video = queue.popleft()
+                in_flight[downloads.submit(_fetch, video, config)] = ("download", video)
+            done, _ = wait(in_flight, return_when=FIRST_COMPLETED)
+            for future in done:
+                stage, video = in_flight.pop(future)
+                try:
+                    value = future.result()
+                except DownloadFailed as err:
+                    on_result(VideoResult(video.video_id, video.url, "failed", str(err)))
+                    continue
+                except Exception as err:  # a bug must not sink the other videos; it is reported, not hidden
+                    log.debug("unexpected error on %s", video.url, exc_info=True)
+                    on_result(VideoResult(video.video_id, video.url, "failed",
+                                          f"unexpected {type(err).__name__} in {stage}: {one_line_reason(err)}"))
+                    continue
+                if stage == "download":
+                    media, info = value
+                    # Only plain metadata crosses to the worker process: yt-dlp's info may hold callables.
+                    video.info = None
+                    in_flight[processing.submit(_process, video, media, _metadata(info), config)] = ("process", video)
+                else:
+                    on_result(value)
+    except BaseException:
+        downloads.shutdown(wait=False, cancel_futures=True)
+        processing.shutdown(wait=False, cancel_futures=True)
+        raise
+    downloads.shutdown()
+    processing.shutdown()
+
+
+def run_ingest(sources: list[Source], config: IngestConfig) -> dict:
+    """Ingest every video of ``sources`` into ``config.out``; returns (and writes) the run's stats."""
+    check_ffmpeg()
+    started = time.perf_counter()
+    out = ensure_writable_dir(config.out)
+    todo, results = plan(sources, config)
+    if not todo and not results:
+        raise UserError("the sources list no videos" + (" (no failures recorded to retry)" if config.retry_failed else ""))
+    sources_by_id = {v.video_id: v for v in todo}
+    with progress(total=len(todo) + len(results), desc="videos", unit="video") as bar, \
+            progress(desc="frames", unit="frame") as frames_bar:
+        bar.update(len(results))
+
+        def on_result(result: VideoResult) -> None:
+            if result.status == "failed":
+                video = sources_by_id[result.video_id]
+                layout.discard_unfinished(out, result.video_id)
+                layout.record_failure(out, result.video_id, video.url, video.local, result.reason, video.source)
+            results.append(result)
+            bar.update(1)
+            frames_bar.update(result.frames_decoded)
+
+        _schedule(todo, config, on_result)
+    stats = make_stats(results, time.perf_counter() - started)
+    atomic_write_json(out / "ingest_stats.json", stats)
+    return stats
+
+
+def make_stats(results: list[VideoResult], seconds: float) -> dict:
+    ok = [r for r in results if r.status == "ok"]
+    skipped = [r for r in results if r.status == "skipped"]
+    failed = [r for r in results if r.status == "failed"]
+    finished = ok + skipped
+    return {
+        "videos": {"ok": len(ok), "failed": len(failed), "skipped": len(skipped), "total": len(results)},
+        "ok": sorted(r.video_id for r in ok),
+        "skipped": sorted(r.video_id for r in skipped),
+        "failed": [{"video_id": r.video_id, "url": r.url, "reason": r.reason} for r in failed],
+        # Totals over every finished video (ingested now or skipped as done), so a resumed run
+        # reports what an uninterrupted one would.
+        "frames": {"decoded": sum(r.frames_decoded for r in finished), "kept": sum(r.frames_kept for r in finished)},
+        "triplets": sum(r.triplets for r in finished),
+        "seconds": round(seconds, 3),
+        "frames_per_second": round(sum(r.frames_decoded for r in ok) / seconds, 1) if seconds > 0 else None,
+    }
+
+
+def all_failed(stats: dict) -> bool:
+    return stats["videos"]["failed"] > 0 and stats["videos"]["ok"] + stats["videos"]["skipped"] == 0
+
+
+def summary_table(stats: dict, max_failures: int = 20) -> str:
+    """The final report: one row per outcome, then each failure on one line."""
+    v, f = stats["videos"], stats["frames"]
+    kept_share = f"{100 * f['kept'] / f['decoded']:.0f}%" if f["decoded"] else "-"
+    rows = [("videos ingested", v["ok"]), ("videos skipped (done earlier)", v["skipped"]),
+            ("videos failed", v["failed"]), ("frames decoded", f["decoded"]),
+            ("frames kept (moving)", f"{f['kept']} ({kept_share})"), ("triplets", stats["triplets"]),
+            ("seconds", stats["seconds"])]
+    width = max(len(name) for name, _ in rows)
+    lines = [f"{name:<{width}}  {value}" for name, value in rows]
+    for failure in stats["failed"][:max_failures]:
+        lines.append(f"failed: {failure['url']}: {failure['reason']}")
+    if len(stats["failed"]) > max_failures:
+        lines.append(f"... and {len(stats['failed']) - max_failures} more failures in ingest_stats.json")
+    return "\n".join(lines)
