@@ -50,8 +50,8 @@ def write_preview(source: str | Path, out: Path, count: int = 8, split: str = "t
     for sample in picked:
         triplet = decode_triplet(sample)
         frames = triplet["frames"]
-        width = max(1, round(tile_height * frames.shape[-1] / frames.shape[-2]))
-        tiles = [Image.fromarray(f.permute(1, 2, 0).numpy()).resize((width, tile_height)) for f in frames]
+        width = max(1, round(tile_height * frames[0].shape[1] / frames[0].shape[0]))
+        tiles = [Image.fromarray(f).resize((width, tile_height)) for f in frames]
         row = Image.new("RGB", (3 * width, tile_height + 14), "white")
         for i, tile in enumerate(tiles):
             row.paste(tile, (i * width, 0))

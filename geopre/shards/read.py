@@ -3,7 +3,8 @@
 A webdataset pipeline of small stages, each an iterator that can be tested alone::
 
     shard URLs -> [resample | shuffle + split by node + split by worker] -> tar files
-      -> samples (group by key) -> shuffle -> decode -> augment -> batch   (in DataLoader workers)
+      -> samples (group by key) -> shuffle -> decode -> crop/resize/flip -> batch   (DataLoader workers)
+    -> prepare_batch: float + colour jitter                                      (training device)
 
 Training uses resampled shards and a fixed number of batches per epoch on every rank, set on the
 loader (webdataset's advice: ranks that run out at different times hang DDP). Validation reads
@@ -17,19 +18,20 @@ import json
 import logging
 import multiprocessing
 import os
-import warnings
 from dataclasses import dataclass, field
 from functools import partial
 from pathlib import Path
 from typing import Iterable, Iterator, Sequence
 from urllib.parse import urlparse
 
+import numpy as np
 import torch
 import webdataset as wds
 from webdataset.tariterators import base_plus_ext, group_by_keys, tar_file_iterator
 
 from geopre.errors import UserError
-from geopre.shards.augment import AugmentConfig, augment_triplet, centre_triplet
+from geopre.shards.augment import AugmentConfig, apply_geometry, centre_params, draw_params, transform_intrinsics
+from geopre.shards.augment import prepare_batch  # noqa: F401 - part of the loader's API
 from geopre.shards.write import FIELDS, INDEX_NAME
 
 log = logging.getLogger(__name__)
@@ -162,55 +164,60 @@ def _frame_field(sample: dict, name: str) -> bytes:
     raise ValueError(f"sample {sample.get('__key__')} from {sample.get('__url__')} has no {name} frame")
 
 
-def decode_image(data: bytes) -> torch.Tensor:
-    """JPEG or PNG bytes -> uint8 (3, H, W), decoded by libjpeg-turbo/libpng in torchvision.
+def decode_image(data: bytes) -> np.ndarray:
+    """JPEG or PNG bytes -> uint8 RGB (H, W, 3), by OpenCV (libjpeg-turbo / libpng)."""
+    import cv2
 
-    torchvision 0.29 warns on every call that TorchCodec will replace these decoders; TorchCodec
-    is not a dependency (yet), so the warning would only flood the workers' stderr.
-    """
-    from torchvision.io import ImageReadMode, decode_image as tv_decode
-
-    with warnings.catch_warnings():
-        warnings.filterwarnings("ignore", message="The image decoding", category=DeprecationWarning)
-        return tv_decode(torch.frombuffer(bytearray(data), dtype=torch.uint8), mode=ImageReadMode.RGB)
+    image = cv2.imdecode(np.frombuffer(data, dtype=np.uint8), cv2.IMREAD_COLOR)
+    if image is None:
+        raise ValueError("not a decodable JPEG/PNG image")
+    return cv2.cvtColor(image, cv2.COLOR_BGR2RGB)
 
 
 def decode_triplet(sample: dict) -> dict:
-    """Stage map: raw sample -> ``frames`` uint8 (3, 3, H, W) [prev, ref, next], ``intrinsics``
-    (fx, fy, cx, cy), NaN when the source was uncalibrated, and the ``meta`` dict."""
+    """Stage map: raw sample -> ``frames`` (three uint8 RGB arrays, prev/ref/next), ``intrinsics``
+    (fx, fy, cx, cy) of the stored frames, NaN when the source was uncalibrated, and ``meta``."""
     meta = json.loads(sample["json"])
-    frames = torch.stack([decode_image(_frame_field(sample, name)) for name in FIELDS])
+    frames = [decode_image(_frame_field(sample, name)) for name in FIELDS]
+    if len({f.shape for f in frames}) != 1:
+        raise ValueError(f"sample {sample['__key__']}: the three frames differ in size")
     k = meta.get("intrinsics")
     if k is None:
         intrinsics = torch.full((4,), float("nan"))
-    else:  # stored for the stored size; rescale in case frames were resized after writing
-        sx, sy = frames.shape[-1] / k["width"], frames.shape[-2] / k["height"]
+    else:  # stored for the calibrated size; rescale in case frames were resized after calibration
+        sx, sy = frames[0].shape[1] / k["width"], frames[0].shape[0] / k["height"]
         intrinsics = torch.tensor([k["fx"] * sx, k["fy"] * sy, (k["cx"] + 0.5) * sx - 0.5, (k["cy"] + 0.5) * sy - 0.5])
     return {"key": sample["__key__"], "frames": frames, "intrinsics": intrinsics, "meta": meta}
 
 
-def augment_sample(sample: dict, config: AugmentConfig) -> dict:
-    images, images_aug, intrinsics = augment_triplet(sample["frames"], sample["intrinsics"], config)
-    return {"key": sample["key"], "images": images, "images_aug": images_aug, "intrinsics": intrinsics,
-            "meta": sample["meta"]}
-
-
-def centre_sample(sample: dict, size: tuple[int, int]) -> dict:
-    images, intrinsics = centre_triplet(sample["frames"], sample["intrinsics"], size)
-    return {"key": sample["key"], "images": images, "images_aug": images, "intrinsics": intrinsics,
+def view_sample(sample: dict, config: AugmentConfig, training: bool) -> dict:
+    """Stage map: random (training) or centre (validation) view at the training size, uint8."""
+    height, width = sample["frames"][0].shape[:2]
+    params = draw_params(width, height, config) if training else centre_params(width, height, config.size)
+    return {"key": sample["key"], "images": torch.from_numpy(apply_geometry(sample["frames"], params, config.size)),
+            "jitter": torch.tensor(params.jitter),
+            "intrinsics": transform_intrinsics(sample["intrinsics"], params.box, config.size, params.flip),
             "meta": sample["meta"]}
 
 
 def collate(samples: list[dict]) -> dict:
-    """A batch: ``images``/``images_aug`` (B, 3, 3, H, W) float in [0, 1], frame axis = (prev,
-    ref, next); ``intrinsics`` (B, 4); ``key`` and ``meta`` lists."""
+    """A batch: ``images`` uint8 (B, 3, H, W, 3), frame axis = (prev, ref, next), channels last
+    as decoded; ``jitter`` (B, 4) colour factors; ``intrinsics`` (B, 4); ``key``/``meta`` lists.
+    :func:`geopre.shards.augment.prepare_batch` makes float images of it on the device."""
     return {
         "images": torch.stack([s["images"] for s in samples]),
-        "images_aug": torch.stack([s["images_aug"] for s in samples]),
+        "jitter": torch.stack([s["jitter"] for s in samples]),
         "intrinsics": torch.stack([s["intrinsics"] for s in samples]),
         "key": [s["key"] for s in samples],
         "meta": [s["meta"] for s in samples],
     }
+
+
+def _worker_init(_: int) -> None:
+    """One OpenCV thread per DataLoader worker: the workers are the parallelism."""
+    import cv2
+
+    cv2.setNumThreads(1)
 
 
 def triplet_pipeline(urls: list[str], config: LoaderConfig, skips: Skips, training: bool) -> wds.DataPipeline:
@@ -226,9 +233,7 @@ def triplet_pipeline(urls: list[str], config: LoaderConfig, skips: Skips, traini
     sample_stages = [partial(tar_files, skips=skips), partial(group_by_keys, keys=base_plus_ext, handler=skips.sample)]
     if training:
         sample_stages.append(wds.detshuffle(config.shuffle_buffer, min(100, config.shuffle_buffer), seed=config.seed))
-        view = partial(augment_sample, config=config.augment)
-    else:
-        view = partial(centre_sample, size=config.augment.size)
+    view = partial(view_sample, config=config.augment, training=training)
     sample_stages += [wds.map(decode_triplet, handler=skips.sample), wds.map(view, handler=skips.sample),
                       wds.batched(config.batch_size, collation_fn=collate, partial=not (training and config.resampled))]
     return wds.DataPipeline(*shard_stages, *sample_stages)
@@ -268,7 +273,7 @@ def _make_loader(source, split: str, config: LoaderConfig, training: bool) -> Sh
         dataset, batch_size=None, num_workers=workers, pin_memory=config.pin_memory and torch.cuda.is_available(),
         persistent_workers=workers > 0,  # keeps the shuffles' epoch counters advancing between epochs
         generator=torch.Generator().manual_seed(config.seed * 1000 + rank),  # per-rank augmentation draws
-        prefetch_factor=2 if workers > 0 else None,
+        prefetch_factor=2 if workers > 0 else None, worker_init_fn=_worker_init if workers > 0 else None,
     )
     batches = None
     if training and config.resampled:
@@ -291,4 +296,4 @@ def val_loader(source: str | Path | Sequence[str], config: LoaderConfig = Loader
 
 
 __all__ = ["LoaderConfig", "ShardLoader", "ShardSet", "Skips", "train_loader", "val_loader", "resolve_shards",
-           "triplet_pipeline", "decode_triplet", "decode_image", "open_url"]
+           "triplet_pipeline", "decode_triplet", "decode_image", "open_url", "prepare_batch"]

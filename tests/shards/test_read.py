@@ -11,7 +11,7 @@ import torch
 from PIL import Image
 
 from geopre.errors import UserError
-from geopre.shards.augment import AugmentConfig
+from geopre.shards.augment import AugmentConfig, prepare_batch
 from geopre.shards.read import LoaderConfig, read_index, resolve_shards, train_loader, val_loader
 from geopre.synth.serve import serving
 
@@ -31,14 +31,15 @@ def split_keys(shard_dir, split):
 def test_val_loader_round_trips_pixels_and_metadata(shard_dir, ingest_dir):
     batches = list(val_loader(shard_dir, LoaderConfig(batch_size=2, workers=0, augment=NATIVE)))
     assert [b["images"].shape[0] for b in batches] == [2, 1]  # 3 val samples, last batch partial
-    batch = batches[0]
+    assert batches[0]["images"].dtype == torch.uint8 and batches[0]["images"].shape == (2, 3, 32, 48, 3)
+    batch = prepare_batch(batches[0], "cpu")
     assert batch["images"].shape == (2, 3, 3, 32, 48) and batch["images"].dtype == torch.float32
     meta = batch["meta"][0]
     for slot, index in enumerate(meta["indices"]):
         stored = np.asarray(Image.open(ingest_dir / f"frames/{meta['video_id']}/{index:06d}.jpg").convert("RGB"))
         decoded = (batch["images"][0, slot] * 255).round().byte().permute(1, 2, 0).numpy()
         assert np.abs(decoded.astype(int) - stored).max() <= 1  # libjpeg builds may round differently
-    assert torch.isnan(batch["intrinsics"]).all()
+    assert torch.isnan(batch["intrinsics"]).all() and torch.equal(batch["images_aug"], batch["images"])
     assert set(keys_of(val_loader(shard_dir, LoaderConfig(batch_size=2, workers=0, augment=NATIVE)))) == \
         split_keys(shard_dir, "val")
 
@@ -49,7 +50,9 @@ def test_two_ranks_times_two_workers_see_each_train_sample_once(shard_dir, monke
     monkeypatch.setenv("WORLD_SIZE", "2")
     for rank in (0, 1):
         monkeypatch.setenv("RANK", str(rank))
-        seen += keys_of(train_loader(shard_dir, config))
+        loader = train_loader(shard_dir, config)
+        seen += keys_of(loader)
+        assert loader.skips.samples == loader.skips.shards == 0  # nothing lost quietly in a worker
     assert len(seen) == len(set(seen)) and set(seen) == split_keys(shard_dir, "train")
 
 
@@ -62,7 +65,7 @@ def test_resampled_epochs_have_the_same_length_on_every_rank(shard_dir, monkeypa
         assert len(loader) == 2
         for _ in range(2):  # two epochs, each exactly len(loader) full batches
             batches = list(loader)
-            assert len(batches) == 2 and all(b["images_aug"].shape == (2, 3, 3, 16, 24) for b in batches)
+            assert len(batches) == 2 and all(prepare_batch(b)["images_aug"].shape == (2, 3, 3, 16, 24) for b in batches)
     monkeypatch.delenv("RANK")
     monkeypatch.delenv("WORLD_SIZE")
     assert len(train_loader(shard_dir, LoaderConfig(batch_size=2, workers=0))) == 9 // 2  # from index.json
