@@ -17,7 +17,7 @@ import tempfile
 import time
 from pathlib import Path
 
-BENCHMARKS = ("render",)
+BENCHMARKS = ("render", "ingest", "shards", "train")
 RESULTS = Path(__file__).parent / "results"
 
 

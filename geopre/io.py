@@ -60,3 +60,11 @@ def ensure_writable_dir(path: Path | str) -> Path:
     except OSError as err:
         raise UserError(f"cannot write to {path}: {err.strerror or err}") from err
     return path
+
+
+def save_png(path: Path | str, image) -> None:
+    """Write an (H, W[, 3]) uint8/uint16 array as a PNG, atomically."""
+    from PIL import Image
+
+    with atomic_path(path) as tmp:
+        Image.fromarray(image).save(tmp, format="PNG")

@@ -37,6 +37,9 @@ from geopre.shards.write import FIELDS, INDEX_NAME
 log = logging.getLogger(__name__)
 
 _WEBDATASET_SCHEMES = ("", "file", "pipe", "http", "https")
+# Forked workers deadlock when the parent already ran threaded OpenCV/OpenMP code (seen in the test
+# suite after ingest's flow filter); forkserver children start from a clean process instead.
+WORKER_START_METHOD = "forkserver"
 
 
 @dataclass(frozen=True)
@@ -117,7 +120,7 @@ class Skips:
     process that made the loader."""
 
     def __init__(self) -> None:
-        context = multiprocessing.get_context()
+        context = multiprocessing.get_context(WORKER_START_METHOD)
         self._shards = context.Value("q", 0)
         self._samples = context.Value("q", 0)
 
@@ -220,7 +223,16 @@ def _worker_init(_: int) -> None:
     cv2.setNumThreads(1)
 
 
-def triplet_pipeline(urls: list[str], config: LoaderConfig, skips: Skips, training: bool) -> wds.DataPipeline:
+def split_by_rank(urls: Iterable, rank: int, world_size: int) -> Iterator:
+    """Stage: every ``world_size``-th shard from ``rank``. The rank is taken in the process that
+    builds the loader and passed in, since worker processes need not share its environment."""
+    for index, url in enumerate(urls):
+        if index % world_size == rank:
+            yield url
+
+
+def triplet_pipeline(urls: list[str], config: LoaderConfig, skips: Skips, training: bool,
+                     rank: int = 0, world_size: int = 1) -> wds.DataPipeline:
     """The dataset one DataLoader worker runs. ``training``: shuffled, augmented, full batches
     (resampled or each shard once); otherwise every sample once, in order, centre view."""
     if training and config.resampled:
@@ -229,7 +241,7 @@ def triplet_pipeline(urls: list[str], config: LoaderConfig, skips: Skips, traini
         shard_stages = [wds.SimpleShardList(urls)]
         if training:  # the same order on every rank and worker (seed + epoch), then split
             shard_stages.append(wds.detshuffle(len(urls), len(urls), seed=config.seed))
-        shard_stages += [wds.split_by_node, wds.split_by_worker]
+        shard_stages += [partial(split_by_rank, rank=rank, world_size=world_size), wds.split_by_worker]
     sample_stages = [partial(tar_files, skips=skips), partial(group_by_keys, keys=base_plus_ext, handler=skips.sample)]
     if training:
         sample_stages.append(wds.detshuffle(config.shuffle_buffer, min(100, config.shuffle_buffer), seed=config.seed))
@@ -267,13 +279,14 @@ def _make_loader(source, split: str, config: LoaderConfig, training: bool) -> Sh
         log.warning("%d %s shards for %d ranks x %d workers: some workers get none (write smaller shards)",
                     len(shards.urls), split, world_size, max(1, config.workers))
     skips = Skips()
-    dataset = triplet_pipeline(shards.urls, config, skips, training)
+    dataset = triplet_pipeline(shards.urls, config, skips, training, rank, world_size)
     workers = config.workers
     loader = wds.WebLoader(
         dataset, batch_size=None, num_workers=workers, pin_memory=config.pin_memory and torch.cuda.is_available(),
         persistent_workers=workers > 0,  # keeps the shuffles' epoch counters advancing between epochs
         generator=torch.Generator().manual_seed(config.seed * 1000 + rank),  # per-rank augmentation draws
         prefetch_factor=2 if workers > 0 else None, worker_init_fn=_worker_init if workers > 0 else None,
+        multiprocessing_context=WORKER_START_METHOD if workers > 0 else None,
     )
     batches = None
     if training and config.resampled:

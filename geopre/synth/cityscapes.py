@@ -18,10 +18,9 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
-from PIL import Image
 
 from geopre.errors import UserError
-from geopre.io import atomic_path, atomic_write_json, ensure_writable_dir
+from geopre.io import atomic_path, atomic_write_json, ensure_writable_dir, save_png
 from geopre.progress import progress
 from geopre.synth import render, world
 
@@ -114,14 +113,12 @@ def render_city_sequence(root: Path, spec: CitySequence, on_frame=None) -> None:
                 on_frame()
             continue
         view = _bonnet(render.render_view(seq, k), intr)
-        with atomic_path(image_path) as tmp:
-            Image.fromarray(view.image).save(tmp, format="PNG")
+        save_png(image_path, view.image)
         with atomic_path(depth_path) as tmp:
             np.save(tmp, view.depth)
         if annotated:
             valid = ~bonnet_mask(intr.width, intr.height)
-            with atomic_path(disp_path) as tmp:
-                Image.fromarray(disparity_png(view.depth, intr.fx, valid)).save(tmp, format="PNG")
+            save_png(disp_path, disparity_png(view.depth, intr.fx, valid))
             atomic_write_json(root / "camera" / rel / f"{stem}_camera.json", camera_json(intr))
         if on_frame:
             on_frame()

@@ -28,10 +28,9 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
-from PIL import Image
 
 from geopre.errors import UserError
-from geopre.io import atomic_path, atomic_write_json, atomic_write_text, ensure_writable_dir
+from geopre.io import atomic_path, atomic_write_json, atomic_write_text, ensure_writable_dir, save_png
 from geopre.progress import progress
 from geopre.synth import render, world
 
@@ -135,11 +134,6 @@ def _timestamps(start: dt.datetime, count: int) -> str:
                    for i in range(count))
 
 
-def _save_png(path: Path, image: np.ndarray) -> None:
-    with atomic_path(path) as tmp:
-        Image.fromarray(image).save(tmp, format="PNG")
-
-
 @dataclass(frozen=True)
 class DriveSpec:
     date_index: int
@@ -185,12 +179,12 @@ def render_drive(root: Path, spec: DriveSpec, save_depth: bool = True, on_frame=
         depth = truth / "depth_02" / f"{name}.npy"
         if not left.exists() or (save_depth and not depth.exists()):
             view = render.render_view(seq, i, offset=(CAM2_X, 0.0, 0.0))
-            _save_png(left, view.image)
+            save_png(left, view.image)
             if save_depth:
                 with atomic_path(depth) as tmp:
                     np.save(tmp, view.depth.astype(np.float32))
         if not right.exists():
-            _save_png(right, render.render_view(seq, i, offset=(CAM2_X + BASELINE, 0.0, 0.0)).image)
+            save_png(right, render.render_view(seq, i, offset=(CAM2_X + BASELINE, 0.0, 0.0)).image)
         if not velo.exists():
             points = render.lidar_scan(seq, i, rig.velo_to_rect)
             with atomic_path(velo) as tmp:

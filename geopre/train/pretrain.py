@@ -1,0 +1,236 @@
+"""Geometric pretraining (paper section III): learn structure by reconstructing optical flow.
+
+The whole loop is :func:`pretrain`, top to bottom: build the network, restore a checkpoint if
+resuming, then for each batch of triplets predict the flow from I_t to I_{t+1} and to I_{t-1},
+warp, and minimise photometric error + alpha * edge-aware smoothness (eq. 3-5) with Adam at a
+constant 1e-4 (III-D). Device, mixed precision, DDP, checkpoints and logs come from the shared
+pieces in :mod:`geopre.train.runtime`, :mod:`~geopre.train.checkpoint` and :mod:`~geopre.train.logs`.
+
+Data order is a function of (seed, epoch, rank): each epoch builds its loader from that seed, so a
+run resumed mid-epoch rebuilds the epoch's loader and skips the batches it had already used, and
+its loss curve continues exactly as if it had never stopped.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from geopre.errors import UserError
+from geopre.io import atomic_write_json, ensure_writable_dir, save_png
+from geopre.model.flow import GeometricPretrainNet, PretrainModelConfig
+from geopre.model.geometry import upsample_flow, warp_with_flow
+from geopre.model.init import initialise_encoders
+from geopre.model.losses import photometric_error, pretrain_loss
+from geopre.progress import progress
+from geopre.shards.augment import AugmentConfig, prepare_batch
+from geopre.shards.read import LoaderConfig, train_loader, val_loader
+from geopre.train.checkpoint import Checkpointer, check_finite
+from geopre.train.logs import RunLog
+from geopre.train.runtime import Runtime, unwrap
+from geopre.train import visuals
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class PretrainConfig:
+    shards: str  # a shard folder (with index.json), a brace pattern or a URL list
+    out: Path
+    arch: str = "resnet18"  # structure encoder, paper III-A-1 (resnet50 for the 1024x320 "hd" model)
+    motion_dim: int = 128  # latent motion vector, paper III-A-2
+    size: tuple[int, int] = (640, 192)  # training resolution W x H, paper III-D
+    batch_size: int = 20  # triplets per step at 640x192, paper III-D (8 at 1024x320)
+    lr: float = 1e-4  # Adam, constant throughout, paper III-D
+    alpha: float = 0.001  # smoothness weight, paper III-B
+    beta: float = 0.85  # SSIM weight in the photometric term, paper III-B
+    steps: int | None = None  # total optimiser steps; default: epochs x batches per epoch
+    epochs: int = 10
+    samples_per_epoch: int | None = None  # default: the train split's size from index.json
+    init: str = "scratch"  # scratch | imagenet | a weights file (second-order transfer, Table I)
+    imagenet_weights: Path | None = None
+    workers: int = 4
+    device: str = "auto"
+    amp: bool = True
+    compile: bool = False
+    log_every: int = 10
+    val_every: int = 1000
+    visual_every: int = 1000
+    checkpoint_every: int = 1000
+    seed: int = 0
+    resume: bool = False
+    extra: dict = field(default_factory=dict)
+
+    def validate(self) -> None:
+        width, height = self.size
+        if width % 32 or height % 32:
+            raise UserError(f"--size {width}x{height}: width and height must be multiples of 32 (e.g. 640x192)")
+        for name in ("batch_size", "epochs", "log_every", "val_every", "visual_every", "checkpoint_every"):
+            if getattr(self, name) < 1:
+                raise UserError(f"--{name.replace('_', '-')} must be at least 1")
+        if self.steps is not None and self.steps < 1:
+            raise UserError("--steps must be at least 1")
+        if not self.lr > 0:
+            raise UserError("--lr must be positive")
+
+
+def flow_pairs(model: torch.nn.Module, batch: dict, runtime: Runtime):
+    """Both pairs of a triplet in one forward pass: t -> t+1 and t -> t-1 (the network sees the
+    colour-jittered frames). Returns the flows (fp32) and the matching clean targets/sources."""
+    prev, ref, nxt = batch["images"].unbind(1)
+    prev_aug, ref_aug, nxt_aug = batch["images_aug"].unbind(1)
+    with runtime.autocast():
+        flows = model(torch.cat([ref_aug, ref_aug]), torch.cat([nxt_aug, prev_aug]))
+    flows = {scale: flow.float() for scale, flow in flows.items()}
+    return flows, torch.cat([ref, ref]), torch.cat([nxt, prev])
+
+
+def _loader_config(config: PretrainConfig, epoch: int, rank: int) -> LoaderConfig:
+    return LoaderConfig(batch_size=config.batch_size, workers=config.workers, augment=AugmentConfig(size=config.size),
+                        samples_per_epoch=config.samples_per_epoch, seed=config.seed * 100003 + epoch * 7919 + rank)
+
+
+@torch.no_grad()
+def validate(model: torch.nn.Module, config: PretrainConfig, runtime: Runtime) -> float | None:
+    """Mean photometric error (both pairs, finest scale) over every validation triplet."""
+    try:
+        loader = val_loader(config.shards, _loader_config(config, 0, 0))
+    except UserError:
+        return None  # no val split in this shard set
+    model.eval()
+    total, count = 0.0, 0
+    for raw in loader:
+        batch = prepare_batch(raw, runtime.device)
+        flows, target, source = flow_pairs(model, batch, runtime)
+        error = photometric_error(warp_with_flow(source, flows[0]), target, beta=config.beta)
+        total += float(error.mean()) * target.shape[0]
+        count += target.shape[0]
+    model.train()
+    if count == 0:
+        return None
+    return runtime.mean_across_ranks(total / count)
+
+
+def visual(flows: dict, target: torch.Tensor, source: torch.Tensor, beta: float) -> np.ndarray:
+    """I_t, I_t+1, warped I^_t, flow colour wheel and per-pixel error of the first pair."""
+    flow = upsample_flow(flows[0][:1], tuple(target.shape[-2:]))
+    warped = warp_with_flow(source[:1], flow)
+    error = photometric_error(warped, target[:1], beta=beta)
+    tiles = [visuals.to_uint8(target[0]), visuals.to_uint8(source[0]), visuals.to_uint8(warped[0]),
+             visuals.flow_to_colour(flow[0].detach().cpu().numpy()), visuals.error_map(error[0])]
+    return visuals.grid(tiles, columns=1)
+
+
+def pretrain(config: PretrainConfig, echo=print) -> dict:
+    config.validate()
+    runtime = Runtime.create(config.device, config.amp)
+    out = Path(config.out)
+    if runtime.is_main:
+        ensure_writable_dir(out)
+    checkpoints = Checkpointer(out)
+    if not config.resume and checkpoints.latest() is not None:
+        raise UserError(f"{out} already holds a pretraining run: add --resume to continue it, or choose another --out")
+
+    torch.manual_seed(config.seed)  # identical initial weights on every rank
+    net = GeometricPretrainNet(PretrainModelConfig(arch=config.arch, motion_dim=config.motion_dim))
+    init = initialise_encoders([net.structure_encoder, net.motion_encoder.encoder], config.init, config.imagenet_weights)
+    optimizer = torch.optim.Adam(net.parameters(), lr=config.lr)
+    scaler = runtime.grad_scaler()
+    step = 0
+    if config.resume:
+        step = checkpoints.load(net, optimizer, scaler, restore_rng=False).step
+    model = runtime.prepare(net, config.compile)
+    runlog = RunLog(out, enabled=runtime.is_main, resume_step=step if config.resume else None)
+    if runtime.is_main:
+        atomic_write_json(out / "config.json", {**asdict(config), "out": str(out), "init_loaded": init,
+                                                "world_size": runtime.world_size})
+
+    batches_per_epoch = len(train_loader(config.shards, _loader_config(config, 0, runtime.rank)))
+    total_steps = config.steps or config.epochs * batches_per_epoch
+    if runtime.is_main:
+        echo(f"pretrain: {config.arch} from {init}, {batches_per_epoch} batches of {config.batch_size} per epoch, "
+             f"{total_steps} steps on {runtime.device}" + (f" x {runtime.world_size} ranks" if runtime.distributed else ""))
+    last_val = None
+    started = time.perf_counter()
+    samples_seen = 0
+    bar = progress(total=total_steps, initial=step, desc="pretrain", unit="step") if runtime.is_main else None
+    try:
+        while step < total_steps:
+            epoch = step // batches_per_epoch
+            torch.manual_seed(config.seed * 100003 + epoch * 7919 + runtime.rank)  # augmentation draws
+            loader = train_loader(config.shards, _loader_config(config, epoch, runtime.rank))
+            skip = step - epoch * batches_per_epoch
+            step_before = step
+            for index, raw in enumerate(loader):
+                if index < skip:
+                    continue  # batches this epoch used before the run was resumed
+                batch = prepare_batch(raw, runtime.device)
+                flows, target, source = flow_pairs(model, batch, runtime)
+                loss, parts = pretrain_loss(flows, target, source, alpha=config.alpha, beta=config.beta)
+                check_finite(loss, step + 1, checkpoints.latest())
+                optimizer.zero_grad(set_to_none=True)
+                scaler.scale(loss).backward()
+                scaler.step(optimizer)
+                scaler.update()
+                step += 1
+                samples_seen += batch["images"].shape[0] * runtime.world_size
+
+                if step % config.log_every == 0 or step == total_steps:
+                    rate = samples_seen / (time.perf_counter() - started)
+                    loss_value = loss.item()
+                    runlog.scalars(step, {"loss": loss_value, "photometric": float(parts["photometric"]),
+                                          "smoothness": float(parts["smoothness"]), "samples_per_s": rate})
+                    if bar is not None:
+                        bar.set_postfix(loss=f"{loss_value:.4f}", samples_s=f"{rate:.1f}")
+                if step % config.val_every == 0 or step == total_steps:
+                    last_val = validate(model, config, runtime)
+                    runlog.scalars(step, {"val_photometric": last_val})
+                if runtime.is_main and (step % config.visual_every == 0 or step == total_steps):
+                    picture = visual(flows, target, source, config.beta)
+                    save_png(out / "visuals" / f"step_{step:08d}.png", picture)
+                    runlog.image(step, "pretrain/visual", picture)
+                if step % config.checkpoint_every == 0 or step == total_steps:
+                    _checkpoint(runtime, runlog, checkpoints, step, epoch, model, optimizer, scaler)
+                if bar is not None:
+                    bar.update(1)
+                if step >= total_steps or step % batches_per_epoch == 0:
+                    break
+            if step == step_before:
+                raise UserError(f"no training batch could be read from {config.shards} "
+                                f"({loader.skips.shards} shards skipped as unreadable)")
+    except KeyboardInterrupt:
+        # Keep what was learnt: a resume continues from this step.
+        _checkpoint(runtime, runlog, checkpoints, step, step // batches_per_epoch, model, optimizer, scaler)
+        raise
+    finally:
+        if bar is not None:
+            bar.close()
+        runlog.close()
+    seconds = time.perf_counter() - started
+    summary = {"steps": step, "final_loss": runlog.rows()[-1].get("loss") if runlog.rows() else None,
+               "val_photometric": last_val, "seconds": round(seconds, 1),
+               "samples_per_s": round(samples_seen / max(seconds, 1e-9), 2), "init": init,
+               "checkpoint": str(checkpoints.latest())}
+    if runtime.is_main:
+        atomic_write_json(out / "summary.json", summary)
+    runtime.close()
+    return summary
+
+
+def _checkpoint(runtime, runlog, checkpoints, step, epoch, model, optimizer, scaler) -> None:
+    if runtime.is_main and step > 0:
+        runlog.flush()
+        checkpoints.save(step, epoch, unwrap(model), optimizer, scaler)
+
+
+def load_run_config(run_dir: Path) -> dict:
+    path = Path(run_dir) / "config.json"
+    if not path.is_file():
+        raise UserError(f"{run_dir} is not a pretraining run (no config.json); give the --out of `geopre pretrain`")
+    return json.loads(path.read_text())

@@ -1,0 +1,89 @@
+"""Pretraining end to end on shards of a synthetic KITTI-style tree, at 64x32 so it runs on a CPU."""
+
+import csv
+
+import pytest
+import torch
+import torchvision
+
+from geopre.errors import UserError
+from geopre.shards.sources import SourceSpec
+from geopre.shards.write import WriteConfig, write_shards
+from geopre.synth import kitti
+from geopre.train.export import export_encoder
+from geopre.train.pretrain import PretrainConfig, pretrain
+
+
+@pytest.fixture(autouse=True)
+def one_thread():
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+
+
+@pytest.fixture(scope="module")
+def shards(tmp_path_factory):
+    root = tmp_path_factory.mktemp("kitti")
+    kitti.write_kitti(root, drives=4, test_drives=1, frames=8, width=96, height=32, seed=2, save_depth=False)
+    out = tmp_path_factory.mktemp("shards")
+    write_shards([SourceSpec("kitti", root)], WriteConfig(out, maxcount=4, val_fraction=0.34, seed=0))
+    return out
+
+
+def config(shards, out, **kw):
+    base = dict(shards=str(shards), out=out, size=(64, 32), batch_size=2, workers=0, steps=4, log_every=1,
+                val_every=4, visual_every=4, checkpoint_every=2, device="cpu")
+    base.update(kw)
+    return PretrainConfig(**base)
+
+
+def losses(run):
+    with (run / "metrics.csv").open() as f:
+        return [float(r["loss"]) for r in csv.DictReader(f)]
+
+
+def test_run_writes_checkpoint_logs_visuals_and_summary(shards, tmp_path):
+    summary = pretrain(config(shards, tmp_path / "run"), echo=lambda _: None)
+    run = tmp_path / "run"
+    assert summary["steps"] == 4 and summary["val_photometric"] > 0
+    assert (run / "checkpoints" / "step_00000004" / "model.safetensors").exists()
+    assert len(losses(run)) == 4 and all(v > 0 for v in losses(run))
+    assert (run / "visuals" / "step_00000004.png").exists() and any((run / "tensorboard").iterdir())
+    with pytest.raises(UserError, match="--resume"):
+        pretrain(config(shards, run), echo=lambda _: None)
+
+
+def test_resume_continues_the_loss_curve_exactly(shards, tmp_path):
+    pretrain(config(shards, tmp_path / "straight", steps=6), echo=lambda _: None)
+    pretrain(config(shards, tmp_path / "stopped", steps=3), echo=lambda _: None)
+    pretrain(config(shards, tmp_path / "stopped", steps=6, resume=True), echo=lambda _: None)
+    assert losses(tmp_path / "stopped") == losses(tmp_path / "straight")
+
+
+def test_export_loads_strictly_into_torchvision_and_as_monodepth2(shards, tmp_path):
+    pretrain(config(shards, tmp_path / "run", steps=2), echo=lambda _: None)
+    monodepth2, plain = export_encoder(tmp_path / "run", tmp_path / "encoder.pth")
+    resnet = torchvision.models.resnet18()
+    resnet.fc = torch.nn.Identity()
+    resnet.load_state_dict(torch.load(plain), strict=True)
+    md2 = torch.load(monodepth2)
+    assert md2["height"] == 32 and md2["width"] == 64 and md2["use_stereo"] is False
+    assert torch.equal(md2["encoder.conv1.weight"], resnet.conv1.weight)
+    from geopre.model.resnet import ResnetEncoder, load_encoder_file
+    encoder = ResnetEncoder("resnet18")
+    load_encoder_file(encoder, monodepth2)
+    assert torch.equal(encoder.conv1.weight, resnet.conv1.weight)
+
+
+def test_diverging_loss_stops_and_keeps_the_last_good_checkpoint(shards, tmp_path):
+    from geopre.train.checkpoint import TrainingDiverged
+
+    with pytest.raises(TrainingDiverged, match="last good checkpoint"):
+        pretrain(config(shards, tmp_path / "run", lr=1e20, steps=40, checkpoint_every=1), echo=lambda _: None)
+    assert (tmp_path / "run" / "checkpoints" / "latest").exists()
+
+
+def test_bad_size_is_a_user_error(shards, tmp_path):
+    with pytest.raises(UserError, match="multiples of 32"):
+        pretrain(config(shards, tmp_path / "run", size=(100, 30)), echo=lambda _: None)
