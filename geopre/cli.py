@@ -32,8 +32,9 @@ def _register_commands() -> None:
     # Sub-command modules import torch/cv2 lazily inside their functions so `geopre --help` stays fast.
     from geopre.demo import demo
     from geopre.synth.cli import serve, synth
+    from geopre.train.cli import evaluate, finetune, predict
 
-    for command in (synth, serve, demo):
+    for command in (synth, serve, demo, finetune, evaluate, predict):
         cli.add_command(command)
 
 

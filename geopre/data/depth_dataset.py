@@ -42,17 +42,23 @@ def subset_indices(count: int, fraction: float, seed: int) -> np.ndarray:
     return np.sort(np.random.default_rng(seed).permutation(count)[:keep])
 
 
+def image_tensor(image: Image.Image, size: tuple[int, int]) -> torch.Tensor:
+    """A PIL image as a (3, H, W) float tensor in [0, 1], resized to ``size`` = (W, H) with
+    Lanczos, as monodepth2's loader does."""
+    image = image.convert("RGB")
+    if image.size != size:
+        image = image.resize(size, Image.LANCZOS)
+    array = np.asarray(image, dtype=np.float32) / 255.0
+    return torch.from_numpy(array).permute(2, 0, 1).contiguous()
+
+
 def load_image(path: Path, size: tuple[int, int], keep_rows: int | None = None) -> torch.Tensor:
-    """An RGB image as a (3, H, W) float tensor in [0, 1], resized to ``size`` = (W, H) (Lanczos,
-    as monodepth2's loader). ``keep_rows`` first drops every row below it (the Cityscapes bonnet)."""
+    """:func:`image_tensor` of an image file; ``keep_rows`` first drops every row below it (the
+    Cityscapes bonnet)."""
     with Image.open(path) as image:
-        image = image.convert("RGB")
         if keep_rows is not None:
             image = image.crop((0, 0, image.width, keep_rows))
-        if image.size != size:
-            image = image.resize(size, Image.LANCZOS)
-        array = np.asarray(image, dtype=np.float32) / 255.0
-    return torch.from_numpy(array).permute(2, 0, 1).contiguous()
+        return image_tensor(image, size)
 
 
 def colour_jitter(images: dict, generator: torch.Generator) -> dict:
