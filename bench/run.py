@@ -17,7 +17,7 @@ import tempfile
 import time
 from pathlib import Path
 
-BENCHMARKS = ("render",)
+BENCHMARKS = ("render", "finetune")
 RESULTS = Path(__file__).parent / "results"
 
 
