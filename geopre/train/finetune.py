@@ -9,6 +9,7 @@ A run folder holds ``config.json``, ``model_info.json``, ``checkpoints/`` (resum
 
 from __future__ import annotations
 
+import contextlib
 import math
 import time
 from dataclasses import asdict, dataclass
@@ -85,9 +86,16 @@ def _loader(dataset, indices: list[int], config: FinetuneConfig, runtime: Runtim
                                        drop_last=False, persistent_workers=False)
 
 
-def compute_loss(model, batch: dict, config: FinetuneConfig):
-    """Forward both networks on a batch and return monodepth2's loss and its parts."""
-    disps, poses = model(batch["inputs"], batch["stereo_tx"])
+def compute_loss(model, batch: dict, config: FinetuneConfig, runtime: Runtime | None = None):
+    """Forward both networks on a batch and return monodepth2's loss and its parts.
+
+    The networks run under the runtime's mixed precision; the loss runs in float32, because
+    bf16 pixel coordinates would be off by whole pixels at 640 px and blur the warps.
+    """
+    with runtime.autocast() if runtime is not None else contextlib.nullcontext():
+        disps, poses = model(batch["inputs"], batch["stereo_tx"])
+    disps = {scale: disp.float() for scale, disp in disps.items()}
+    poses = {frame: pose.float() for frame, pose in poses.items()}
     sources = {key: image for key, image in batch["images"].items() if key != "0"}
     return depth_loss(disps, batch["images"]["0"], sources, batch["K"], poses, config.min_depth,
                       config.max_depth, config.smoothness)
@@ -115,8 +123,7 @@ def validate(model: DepthModel, loader, runtime: Runtime, config: FinetuneConfig
     disps: list[np.ndarray] = []
     for batch in loader:
         batch = runtime.to_device(batch)
-        with runtime.autocast():
-            loss, parts = compute_loss(model, batch, config)
+        loss, parts = compute_loss(model, batch, config, runtime)
         size = batch["K"].shape[0]
         for key, value in {"loss": loss, **parts}.items():
             totals[key] = totals.get(key, 0.0) + float(value) * size
@@ -201,8 +208,7 @@ def finetune(config: FinetuneConfig) -> dict:
         started, seen = time.perf_counter(), 0
         for batch in _loader(train_set, indices, config, runtime):
             batch = runtime.to_device(batch)
-            with runtime.autocast():
-                loss, parts = compute_loss(model, batch, config)
+            loss, parts = compute_loss(model, batch, config, runtime)
             check_finite(loss, step, checkpointer.latest())
             optimizer.zero_grad(set_to_none=True)
             scaler.scale(loss).backward()
