@@ -34,9 +34,9 @@ def _register_commands() -> None:
     from geopre.ingest.cli import ingest
     from geopre.shards.cli import shard
     from geopre.synth.cli import serve, synth
-    from geopre.train.cli import export, pretrain
+    from geopre.train.cli import evaluate, export, finetune, predict, pretrain
 
-    for command in (synth, serve, ingest, shard, pretrain, export, demo):
+    for command in (synth, serve, ingest, shard, pretrain, export, finetune, evaluate, predict, demo):
         cli.add_command(command)
 
 

@@ -8,6 +8,7 @@ from __future__ import annotations
 import shutil
 
 import pytest
+import torch
 
 from geopre.synth import cityscapes, kitti, videos
 
@@ -15,6 +16,16 @@ from geopre.synth import cityscapes, kitti, videos
 def pytest_configure(config):
     if shutil.which("ffmpeg") is None or shutil.which("ffprobe") is None:
         raise pytest.UsageError("ffmpeg/ffprobe are needed by the tests: run `make install` first")
+
+
+@pytest.fixture(autouse=True)
+def one_torch_thread():
+    """Tests run torch on one CPU thread: the test machine's two cores are shared, and two
+    intra-op threads competing with other processes spin-wait and run several times slower."""
+    previous = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(previous)
 
 
 @pytest.fixture(scope="session")

@@ -42,13 +42,23 @@ def subset_indices(count: int, fraction: float, seed: int) -> np.ndarray:
     return np.sort(np.random.default_rng(seed).permutation(count)[:keep])
 
 
-def _load(path: Path, size: tuple[int, int]) -> torch.Tensor:
-    with Image.open(path) as image:
-        image = image.convert("RGB")
-        if image.size != size:
-            image = image.resize(size, Image.LANCZOS)
-        array = np.asarray(image, dtype=np.float32) / 255.0
+def image_tensor(image: Image.Image, size: tuple[int, int]) -> torch.Tensor:
+    """A PIL image as a (3, H, W) float tensor in [0, 1], resized to ``size`` = (W, H) with
+    Lanczos, as monodepth2's loader does."""
+    image = image.convert("RGB")
+    if image.size != size:
+        image = image.resize(size, Image.LANCZOS)
+    array = np.asarray(image, dtype=np.float32) / 255.0
     return torch.from_numpy(array).permute(2, 0, 1).contiguous()
+
+
+def load_image(path: Path, size: tuple[int, int], keep_rows: int | None = None) -> torch.Tensor:
+    """:func:`image_tensor` of an image file; ``keep_rows`` first drops every row below it (the
+    Cityscapes bonnet)."""
+    with Image.open(path) as image:
+        if keep_rows is not None:
+            image = image.crop((0, 0, image.width, keep_rows))
+        return image_tensor(image, size)
 
 
 def colour_jitter(images: dict, generator: torch.Generator) -> dict:
@@ -120,7 +130,7 @@ class KittiDepthDataset(torch.utils.data.Dataset):
                 path = self.tree.image_path(entry.folder, entry.frame_index, other_side)
             else:
                 path = self.tree.image_path(entry.folder, entry.frame_index + fid, entry.side)
-            images[fid] = _load(path, size)
+            images[fid] = load_image(path, size)
         if flip:
             images = {k: torch.flip(v, dims=[2]) for k, v in images.items()}
         augmented = colour_jitter(images, generator) if jitter else images

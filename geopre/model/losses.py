@@ -12,7 +12,8 @@ from typing import Mapping, Sequence
 import torch
 import torch.nn.functional as F
 
-from geopre.model.geometry import upsample_flow, warp_with_flow
+from geopre.model.depth import disp_to_depth
+from geopre.model.geometry import backproject, project, sample_at_pixels, upsample_flow, upsample_to, warp_with_flow
 
 # SSIM stabilisers for images in [0, 1]: (0.01 L)^2 and (0.03 L)^2 with dynamic range L = 1.
 SSIM_C1 = 0.01**2
@@ -157,3 +158,57 @@ def pretrain_loss(
     parts["photometric"] = photometric_mean.detach()
     parts["smoothness"] = smoothness_mean.detach()
     return photometric_mean + alpha * smoothness_mean, parts
+
+
+def depth_loss(
+    disps: Mapping[int, torch.Tensor],
+    target: torch.Tensor,
+    sources: Mapping[str, torch.Tensor],
+    K: torch.Tensor,
+    poses: Mapping[str, torch.Tensor],
+    min_depth: float = 0.1,
+    max_depth: float = 100.0,
+    smoothness_weight: float = SMOOTHNESS_WEIGHT,
+    automasking: bool = True,
+) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
+    """monodepth2's self-supervised depth loss (paper IV), averaged over scales.
+
+    ``disps[s]`` is the depth network's sigmoid output at 1/2**s resolution; ``target`` the
+    (B, 3, H, W) un-augmented target image; ``sources[f]`` the source frames and ``poses[f]``
+    the (B, 4, 4) transforms from the target camera to each source camera (pose network output
+    for temporal frames, the known stereo transform for ``"s"``); ``K`` (B, 3, 3) full-resolution
+    intrinsics. Per scale: the disparity is up-sampled to full resolution and turned into depth,
+    every source is warped into the target view, the per-pixel minimum photometric error over
+    sources is taken (with auto-masking against the un-warped sources, as monodepth2 does by
+    default in every mode) and averaged; the edge-aware smoothness of the mean-normalised
+    disparity at that scale, against the target at that scale, is added with weight
+    ``smoothness_weight / 2**s``.
+
+    Returns the total and detached parts: ``photometric``, ``smoothness``, ``automask``
+    (fraction of pixels where a warped source won, at full resolution, over scales).
+    """
+    size = tuple(target.shape[-2:])
+    inv_K = torch.linalg.inv(K[:, :3, :3].float()).to(K.dtype)
+    frame_ids = sorted(sources)
+    identity = [photometric_error(sources[f], target) for f in frame_ids] if automasking else []
+    photometric_terms, smoothness_terms, kept_fractions = [], [], []
+    for scale, disp in sorted(disps.items()):
+        _, depth = disp_to_depth(upsample_to(disp, size), min_depth, max_depth)
+        points = backproject(depth, inv_K)
+        warped_errors = [
+            photometric_error(sample_at_pixels(sources[f], project(points, K, poses[f])), target) for f in frame_ids
+        ]
+        if automasking:
+            per_pixel, kept = automask(torch.cat(warped_errors, dim=1), torch.cat(identity, dim=1))
+            kept_fractions.append(kept.float().mean())
+        else:
+            per_pixel = min_reprojection(warped_errors)
+        photometric_terms.append(per_pixel.mean())
+        image_at_scale = F.interpolate(target, size=disp.shape[-2:], mode="area") if scale else target
+        smoothness_terms.append(edge_aware_smoothness(mean_normalised(disp), image_at_scale) / 2**scale)
+    photometric = torch.stack(photometric_terms).mean()
+    smoothness = torch.stack(smoothness_terms).mean()
+    parts = {"photometric": photometric.detach(), "smoothness": smoothness.detach()}
+    if kept_fractions:
+        parts["automask"] = torch.stack(kept_fractions).mean().detach()
+    return photometric + smoothness_weight * smoothness, parts

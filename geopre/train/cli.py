@@ -1,4 +1,9 @@
-"""CLI for training: `geopre pretrain` and `geopre export`."""
+"""CLI for training and transfer: `geopre pretrain`, `geopre export` (paper III) and
+`geopre finetune`, `geopre evaluate`, `geopre predict` (paper IV-V).
+
+Thin: each command builds a config, calls one library function and prints a summary; the library
+checks the values and raises one-line UserErrors.
+"""
 
 from __future__ import annotations
 
@@ -73,3 +78,129 @@ def export(run_dir, out):
     monodepth2, plain = export_encoder(run_dir, out)
     click.echo(f"wrote {monodepth2} (monodepth2 encoder.pth layout) and {plain} (torchvision state dict, no fc)")
     click.echo(f"fine-tune with: geopre finetune --init {monodepth2} ...")
+
+_PATH = click.Path(path_type=Path)
+
+
+@click.command("finetune")
+@click.argument("data_root", type=_PATH)
+@click.argument("run_dir", type=_PATH)
+@click.option("--mode", default="M", show_default=True,
+              help="Supervision: S (stereo pairs), M (monocular triplets) or MS (both).")
+@click.option("--split-dir", type=_PATH,
+              help="Folder with train_files.txt and val_files.txt. [default: DATA_ROOT/splits/eigen_full for S, "
+                   "eigen_zhou for M and MS]")
+@click.option("--init", default="imagenet", show_default=True,
+              help="Encoder start: scratch, imagenet, or a weights file (geopre export, torchvision state dict, "
+                   "monodepth2 encoder.pth).")
+@click.option("--imagenet-weights", type=_PATH,
+              help="torchvision ImageNet weights file for --init imagenet. [default: the torch hub cache]")
+@click.option("--arch", default="resnet18", show_default=True, help="Encoder: resnet18, resnet34 or resnet50.")
+@click.option("--size", default="640x192", show_default=True, type=IMAGE_SIZE,
+              help="Training size WxH; both multiples of 32.")
+@click.option("--batch-size", default=12, show_default=True, type=int, help="Frames per batch and process.")
+@click.option("--lr", default=1e-4, show_default=True, type=float, help="Adam learning rate.")
+@click.option("--epochs", default=20, show_default=True, type=int, help="Training epochs.")
+@click.option("--decay-epochs", default=15, show_default=True, type=int,
+              help="Multiply the learning rate by 0.1 after this many epochs.")
+@click.option("--min-depth", default=0.1, show_default=True, type=float, help="Smallest depth the network predicts.")
+@click.option("--max-depth", default=100.0, show_default=True, type=float, help="Largest depth the network predicts.")
+@click.option("--smoothness", default=1e-3, show_default=True, type=float, help="Disparity smoothness weight.")
+@click.option("--scales", default=4, show_default=True, type=int, help="Output scales in the loss.")
+@click.option("--fraction", default=1.0, show_default=True, type=float,
+              help="Train on this fraction of the split (few-shot study), a fixed subset per --seed.")
+@click.option("--seed", default=0, show_default=True, type=int, help="Seed for the subset, order and augmentation.")
+@click.option("--device", default="auto", show_default=True, help="auto, cpu, cuda or cuda:N.")
+@click.option("--amp/--no-amp", default=True, show_default=True, help="Mixed precision on CUDA.")
+@click.option("--workers", default=4, show_default=True, type=int, help="Data loading processes.")
+@click.option("--checkpoint-every", default=0, show_default=True, type=int,
+              help="Also checkpoint every N steps (0: only at the end of each epoch).")
+@click.option("--max-steps", type=int, help="Stop after this many steps in total (resume continues).")
+@click.option("--val-gt-frames", default=16, show_default=True, type=int,
+              help="Val frames scored with Eigen metrics after each epoch (when velodyne scans exist).")
+@click.option("--log-every", default=50, show_default=True, type=int, help="Log training scalars every N steps.")
+@click.option("--resume", is_flag=True, help="Continue the run in RUN_DIR from its latest checkpoint.")
+def finetune(data_root, run_dir, mode, split_dir, init, imagenet_weights, arch, size, batch_size, lr, epochs,
+             decay_epochs, min_depth, max_depth, smoothness, scales, fraction, seed, device, amp, workers,
+             checkpoint_every, max_steps, val_gt_frames, log_every, resume):
+    """Train a depth network on a KITTI raw tree as monodepth2 does, from any encoder initialisation.
+
+    Writes RUN_DIR/model.safetensors (last epoch), best.safetensors (best validation epoch),
+    summary.json, metrics.csv, tensorboard/ and resumable checkpoints/. Launch with torchrun for
+    several GPUs.
+    """
+    from geopre.train.finetune import FinetuneConfig, finetune as run
+
+    config = FinetuneConfig(
+        data_root=data_root, run_dir=run_dir, mode=mode.upper(), split_dir=split_dir, arch=arch, width=size[0],
+        height=size[1], batch_size=batch_size, learning_rate=lr, epochs=epochs, decay_epochs=decay_epochs,
+        min_depth=min_depth, max_depth=max_depth, smoothness=smoothness, scales=scales, init=init,
+        imagenet_weights=imagenet_weights, fraction=fraction, seed=seed, device=device, amp=amp, workers=workers,
+        checkpoint_every=checkpoint_every, max_steps=max_steps, val_gt_frames=val_gt_frames, log_every=log_every,
+        resume=resume)
+    summary = run(config)
+    best = summary["best"]
+    click.echo(f"{summary['steps']} steps, {summary['epochs_done']} epochs in {summary['run_dir']}")
+    if best:
+        click.echo(f"best epoch {best['epoch']} by {best['criterion']} = {best[best['criterion']]:.4f}")
+
+
+@click.command("evaluate")
+@click.argument("model", type=_PATH)
+@click.argument("data_root", type=_PATH)
+@click.option("--dataset", default="kitti", show_default=True, help="kitti (Eigen split) or cityscapes.")
+@click.option("--split-file", type=_PATH, help="KITTI split file. [default: DATA_ROOT/splits/eigen/test_files.txt]")
+@click.option("--split", default="test", show_default=True, help="Cityscapes split folder to score.")
+@click.option("--gt-file", type=_PATH,
+              help="KITTI ground truth .npz (geopre or monodepth2 format); made once if missing. "
+                   "[default: gt_depths.npz beside the split file]")
+@click.option("--gt-source", default="velodyne", show_default=True,
+              help="KITTI ground truth: velodyne (Eigen) or dense (KITTI depth annotations).")
+@click.option("--dense-root", type=_PATH, help="Folder of KITTI's data_depth_annotated, for --gt-source dense.")
+@click.option("--median-scaling/--no-median-scaling", default=None,
+              help="Scale each prediction by median(gt) / median(pred). [default: on for M models, off for S and MS]")
+@click.option("--stereo-scale", type=float,
+              help="Fixed scale without median scaling. [default: baseline / 0.1 from each drive's calibration, 5.4 on KITTI]")
+@click.option("--best", is_flag=True, help="Use the run's best epoch (best.safetensors) instead of its last.")
+@click.option("--out", "out_dir", type=_PATH, help="Output folder. [default: the run folder]")
+@click.option("--save-predictions", is_flag=True, help="Also write the predicted disparities as one .npy.")
+@click.option("--batch-size", default=8, show_default=True, type=int, help="Images per forward pass.")
+@click.option("--device", default="auto", show_default=True, help="auto, cpu, cuda or cuda:N.")
+def evaluate(model, data_root, dataset, split_file, split, gt_file, gt_source, dense_root, median_scaling,
+             stereo_scale, best, out_dir, save_predictions, batch_size, device):
+    """Score MODEL (run folder, checkpoint folder or .safetensors) on DATA_ROOT with the Eigen protocol.
+
+    Writes eval_<dataset>_<split>.json and .md (a markdown table row) and prints the row.
+    """
+    from geopre.train.evaluate import EvaluateConfig, evaluate as run
+    from geopre.train.metrics import markdown_header
+
+    result = run(EvaluateConfig(
+        model=model, data_root=data_root, dataset=dataset.lower(), split_file=split_file, split=split, gt_file=gt_file,
+        gt_source=gt_source, dense_root=dense_root, median_scaling=median_scaling, stereo_scale=stereo_scale,
+        best=best, out_dir=out_dir, save_predictions=save_predictions, batch_size=batch_size, device=device))
+    click.echo(markdown_header())
+    click.echo(result["markdown"])
+    if "scale_ratio" in result:
+        click.echo(f"scaling ratios | med: {result['scale_ratio']['median']:.3f} | std: {result['scale_ratio']['std']:.3f}")
+    click.echo(f"{result['images']} images; written {result['json']}")
+
+
+@click.command("predict")
+@click.argument("model", type=_PATH)
+@click.argument("inputs", nargs=-1, required=True, type=_PATH)
+@click.option("--out", "out_dir", required=True, type=_PATH, help="Folder for the depth images.")
+@click.option("--save-depth", is_flag=True,
+              help="Also write <name>_depth.npy (metres for S/MS models, relative scale for M).")
+@click.option("--best", is_flag=True, help="Use the run's best epoch (best.safetensors) instead of its last.")
+@click.option("--video-stride", default=1, show_default=True, type=int, help="Keep every N-th video frame.")
+@click.option("--device", default="auto", show_default=True, help="auto, cpu, cuda or cuda:N.")
+def predict(model, inputs, out_dir, save_depth, best, video_stride, device):
+    """Depth for INPUTS (images, folders of images, videos) as magma PNGs, from MODEL."""
+    from geopre.train.predict import PredictConfig, predict as run
+
+    summary = run(PredictConfig(model=model, inputs=tuple(inputs), out_dir=out_dir, save_depth=save_depth,
+                                best=best, video_stride=video_stride, device=device))
+    click.echo(f"{summary['frames']} depth maps in {summary['out_dir']}")
+    if save_depth and not summary["metric_depth"]:
+        click.echo(f"note: a {summary['mode']} model's depth is relative (unknown scale), not metres")

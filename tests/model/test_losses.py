@@ -154,3 +154,32 @@ def test_pretrain_loss_is_photometric_plus_alpha_smoothness():
 def test_loss_config_defaults_are_the_papers():
     config = PretrainLossConfig()
     assert (config.alpha, config.beta) == (0.001, 0.85)
+
+
+def test_depth_loss_is_near_zero_for_the_true_stereo_depth_and_larger_for_a_wrong_one():
+    from geopre.model.depth import disp_to_depth
+    from geopre.model.losses import depth_loss
+
+    torch.manual_seed(0)
+    height, width, shift, fx = 32, 64, 4, 50.0
+    texture = torch.rand(1, 3, height, width + shift)
+    # A fronto-parallel plane with disparity `shift`: left pixel u shows what the right camera
+    # sees at u - shift (the right camera sits baseline to the right).
+    left = texture[..., :width]
+    right = texture[..., shift:]
+    K = torch.tensor([[[fx, 0, width / 2], [0, fx, height / 2], [0, 0, 1.0]]])
+    pose = torch.eye(4)[None].clone()
+    pose[0, 0, 3] = -0.1  # left target, right source, monodepth2's nominal 0.1 baseline
+
+    def loss_for(depth_value):
+        scaled = torch.full((1, 1, height, width), 1 / depth_value)
+        sigmoid = (scaled - 1 / 100) / (1 / 0.1 - 1 / 100)  # inverse of disp_to_depth
+        assert disp_to_depth(sigmoid)[1][0, 0, 0, 0] == pytest.approx(depth_value, rel=1e-4)
+        total, parts = depth_loss({0: sigmoid}, left, {"s": right}, K, {"s": pose}, automasking=False)
+        return float(parts["photometric"])
+
+    true_depth = fx * 0.1 / shift
+    # Only the `shift` left-most columns (no match inside the right image) keep an error.
+    assert loss_for(true_depth) < 0.6 * shift / width
+    assert loss_for(true_depth * 2) > 5 * loss_for(true_depth)
+    assert loss_for(true_depth / 2) > 5 * loss_for(true_depth)

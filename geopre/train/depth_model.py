@@ -1,0 +1,192 @@
+"""The trained depth model as ``geopre finetune`` saves it and ``evaluate`` / ``predict`` load it.
+
+A model file is one ``.safetensors`` holding the depth network (``depth.*``) and, for monocular
+modes, the pose network (``pose.*``), with a ``geopre`` metadata entry (:class:`ModelInfo`) that
+says how to rebuild and use it: architecture, scales, training size, depth range, mode and the
+stereo baseline of the training rig. So a model file is usable on its own, without its run folder.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+import torchvision
+from safetensors import SafetensorError
+from safetensors import safe_open
+from safetensors.torch import load_file, save_file
+from torch import nn
+
+from geopre.data.depth_dataset import STEREO, frame_ids_for
+from geopre.errors import UserError
+from geopre.io import atomic_path
+from geopre.model.depth import DepthNet, PoseNet, disp_to_depth
+from geopre.model.geometry import pose_vec_to_matrix
+from geopre.model.resnet import load_encoder_file
+
+METADATA_KEY = "geopre"
+MODEL_FILE = "model.safetensors"  # weights after the last finished epoch
+BEST_FILE = "best.safetensors"  # weights of the best validation epoch
+INFO_FILE = "model_info.json"  # the same ModelInfo, readable next to checkpoints
+
+
+@dataclass(frozen=True)
+class ModelInfo:
+    """What a user of a trained model needs besides its weights."""
+
+    arch: str = "resnet18"
+    scales: int = 4
+    mode: str = "M"
+    width: int = 640
+    height: int = 192
+    min_depth: float = 0.1
+    max_depth: float = 100.0
+    # Metres between the training rig's cameras. Stereo-trained (S, MS) depth is in units of
+    # baseline / 0.1 (monodepth2's nominal baseline), so this makes it metric.
+    stereo_baseline: float = 0.54
+
+    @property
+    def metric(self) -> bool:
+        """Whether depth times :func:`~geopre.train.metrics.stereo_scale_factor` is in metres."""
+        return STEREO in frame_ids_for(self.mode)
+
+
+class DepthModel(nn.Module):
+    """Depth network plus, for M and MS, the pose network; one module so DDP and checkpoints see both.
+
+    ``forward(inputs, stereo_tx)`` takes the colour-augmented frames ``{"0", "-1", "1", "s"}`` and
+    returns ``({scale: disparity}, {frame: (B, 4, 4) transform from target camera to frame camera})``.
+    """
+
+    def __init__(self, arch: str = "resnet18", scales: int = 4, mode: str = "M"):
+        super().__init__()
+        self.frame_ids = frame_ids_for(mode)
+        self.depth = DepthNet(arch, scales)
+        temporal = [f for f in self.frame_ids[1:] if f != STEREO]
+        self.pose = PoseNet(arch) if temporal else None
+
+    def forward(self, inputs: dict[str, torch.Tensor], stereo_tx: torch.Tensor):
+        target = inputs["0"]
+        disps = self.depth(target)
+        poses = {}
+        for frame in self.frame_ids[1:]:
+            if frame == STEREO:
+                poses[STEREO] = stereo_poses(stereo_tx)
+            elif frame < 0:
+                # monodepth2 feeds pairs in temporal order, so the pose network learns one
+                # direction; the previous frame's transform is the inverse of (previous -> target).
+                axis_angle, translation = self.pose(inputs[str(frame)], target)
+                poses[str(frame)] = pose_vec_to_matrix(axis_angle, translation, invert=True)
+            else:
+                axis_angle, translation = self.pose(target, inputs[str(frame)])
+                poses[str(frame)] = pose_vec_to_matrix(axis_angle, translation)
+        return disps, poses
+
+
+def stereo_poses(stereo_tx: torch.Tensor) -> torch.Tensor:
+    """(B, 4, 4) pure x-translations by the dataset's signed nominal baseline (see KittiDepthDataset)."""
+    poses = torch.eye(4, device=stereo_tx.device, dtype=stereo_tx.dtype).repeat(stereo_tx.shape[0], 1, 1)
+    poses[:, 0, 3] = stereo_tx
+    return poses
+
+
+def imagenet_weights_path(arch: str, override: Path | None = None) -> Path:
+    """torchvision's ImageNet file for ``arch``: ``override`` if given, else the torch hub cache.
+
+    geopre never downloads weights itself (training machines are often offline); the error says
+    exactly which file to put where.
+    """
+    if override is not None:
+        if not Path(override).is_file():
+            raise UserError(f"{override}: ImageNet weights file not found")
+        return Path(override)
+    name = Path(torchvision.models.get_model_weights(arch).IMAGENET1K_V1.url).name
+    cached = Path(torch.hub.get_dir()) / "checkpoints" / name
+    if not cached.is_file():
+        raise UserError(
+            f"--init imagenet needs torchvision's {name}: download "
+            f"{torchvision.models.get_model_weights(arch).IMAGENET1K_V1.url} to {cached} or pass --imagenet-weights FILE"
+        )
+    return cached
+
+
+def initialise_encoders(model: DepthModel, init: str, imagenet_weights: Path | None = None) -> str:
+    """Load the starting weights of both ResNet encoders; returns the file used (or "scratch").
+
+    ``init`` is ``scratch`` (random, torchvision's init), ``imagenet``, or the path of a
+    ``geopre export`` file, a torchvision state dict or a monodepth2 ``encoder.pth``. As
+    monodepth2 does with ImageNet, the pose encoder starts from the same weights with its first
+    convolution spread over the two stacked frames.
+    """
+    if init == "scratch":
+        return "scratch"
+    path = imagenet_weights_path(model.depth.encoder.arch, imagenet_weights) if init == "imagenet" else Path(init)
+    if not path.is_file():
+        raise UserError(f"--init {init}: no such file; use scratch, imagenet, or a weights file path")
+    load_encoder_file(model.depth.encoder, path)
+    if model.pose is not None:
+        load_encoder_file(model.pose.encoder, path)
+    return str(path)
+
+
+def save_model(path: Path, model: DepthModel, info: ModelInfo) -> None:
+    """Write the model's weights with ``info`` in the metadata, atomically."""
+    weights = {k: v.detach().cpu().contiguous() for k, v in model.state_dict().items()}
+    with atomic_path(path) as tmp:
+        save_file(weights, str(tmp), metadata={METADATA_KEY: json.dumps(asdict(info))})
+
+
+def resolve_model_file(path: Path, best: bool = False) -> Path:
+    """A run folder -> its model (or best) file; a checkpoint folder -> its weights; a file -> itself."""
+    path = Path(path)
+    if path.is_dir():
+        candidates = [path / (BEST_FILE if best else MODEL_FILE), path / MODEL_FILE]
+        for candidate in candidates:
+            if candidate.is_file():
+                return candidate
+        raise UserError(f"{path}: no {candidates[0].name} inside; pass a finetune run folder, a checkpoint or a .safetensors file")
+    if not path.is_file():
+        raise UserError(f"{path}: model not found; pass a finetune run folder, a checkpoint or a .safetensors file")
+    return path
+
+
+def _read_info(weights_file: Path) -> ModelInfo:
+    try:
+        with safe_open(str(weights_file), framework="pt") as handle:
+            metadata = handle.metadata() or {}
+    except (SafetensorError, OSError) as error:
+        raise UserError(f"{weights_file}: not a readable safetensors file ({error})") from None
+    if METADATA_KEY in metadata:
+        return ModelInfo(**json.loads(metadata[METADATA_KEY]))
+    # Checkpoints (RUN/checkpoints/step_N/model.safetensors) carry only the step; the run has the info.
+    for folder in list(weights_file.parents)[:3]:
+        if (folder / INFO_FILE).is_file():
+            return ModelInfo(**json.loads((folder / INFO_FILE).read_text()))
+    raise UserError(f"{weights_file}: no geopre model information (not written by geopre finetune?)")
+
+
+def load_model(path: Path, best: bool = False, device: str | torch.device = "cpu") -> tuple[DepthModel, ModelInfo]:
+    """Rebuild a trained :class:`DepthModel` from a run folder, a checkpoint folder or a file; eval mode."""
+    weights_file = resolve_model_file(path, best)
+    info = _read_info(weights_file)
+    model = DepthModel(info.arch, info.scales, info.mode)
+    state = load_file(str(weights_file))
+    try:
+        model.load_state_dict(state)
+    except RuntimeError as error:
+        raise UserError(f"{weights_file}: weights do not match a {info.arch} {info.mode} model ({str(error).splitlines()[0]})") from None
+    return model.to(device).eval(), info
+
+
+@torch.no_grad()
+def predict_disparity(depth_net: nn.Module, images: torch.Tensor, info: ModelInfo) -> np.ndarray:
+    """(B, 3, H, W) images at the training size -> (B, H, W) scaled disparity (1 / depth), float32.
+
+    "Scaled" as monodepth2's evaluation uses it: the sigmoid mapped onto [1/max_depth, 1/min_depth].
+    """
+    disp = depth_net(images)[0]
+    scaled, _ = disp_to_depth(disp.float(), info.min_depth, info.max_depth)
+    return scaled[:, 0].cpu().numpy()

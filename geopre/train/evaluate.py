@@ -1,0 +1,167 @@
+"""``geopre evaluate``: score a fine-tuned depth model with monodepth2's protocol (paper V-A, V-C).
+
+KITTI (Eigen split): each test image is resized to the training size, the network's disparity is
+scored against velodyne (or dense) ground truth by :func:`~geopre.train.metrics.evaluate_depth_pair`
+with per-image median scaling for monocular models or the rig's fixed stereo scale for stereo ones.
+The ground truth is exported once to ``gt_depths.npz`` (beside the split file, or in the output
+folder when that is read-only) and reused. Cityscapes: annotated frames of a split, bonnet cropped,
+median scaled, worst 5 % of pixel errors dropped (paper V-C).
+
+Writes ``eval_<dataset>_<split>.json`` (metrics, protocol, scale statistics) and ``.md`` (a
+markdown table row) to the output folder, and optionally the disparities as ``.npy``.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import asdict, dataclass, replace
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from geopre.data import cityscapes, kitti
+from geopre.data.depth_dataset import load_image
+from geopre.errors import UserError
+from geopre.io import atomic_path, atomic_write_json, atomic_write_text, ensure_writable_dir
+from geopre.progress import progress
+from geopre.train import metrics
+from geopre.train.depth_model import ModelInfo, load_model, predict_disparity, resolve_model_file
+
+
+@dataclass(frozen=True)
+class EvaluateConfig:
+    model: Path  # a finetune run folder, a checkpoint folder, or a .safetensors model file
+    data_root: Path
+    dataset: str = "kitti"  # kitti | cityscapes
+    split_file: Path | None = None  # KITTI; default DATA_ROOT/splits/eigen/test_files.txt
+    split: str = "test"  # Cityscapes split folder
+    gt_file: Path | None = None  # KITTI; default gt_depths.npz beside the split file
+    gt_source: str = "velodyne"  # velodyne (Eigen) | dense (improved KITTI depth)
+    dense_root: Path | None = None
+    median_scaling: bool | None = None  # None: median for M models, stereo scale for S and MS
+    stereo_scale: float | None = None  # None: calibration baseline / 0.1 per image
+    best: bool = False  # use the run's best epoch instead of its last
+    out_dir: Path | None = None  # default: the run folder (or the model file's folder)
+    save_predictions: bool = False
+    batch_size: int = 8
+    device: str = "auto"
+
+
+def kitti_protocol(info: ModelInfo, baseline: float, median_scaling: bool | None = None,
+                   stereo_scale: float | None = None) -> metrics.EvalProtocol:
+    """The Eigen protocol for a model: median scaling (M) or a fixed scale (S, MS: metric by stereo).
+
+    The fixed scale defaults to the image's own rig, ``baseline / 0.1`` (5.4 on KITTI).
+    """
+    median = not info.metric if median_scaling is None else median_scaling
+    if median:
+        return metrics.KITTI_EIGEN_MONO
+    scale = stereo_scale if stereo_scale is not None else metrics.stereo_scale_factor(baseline)
+    return replace(metrics.KITTI_EIGEN_MONO, median_scaling=False, fixed_scale=scale)
+
+
+def score(gts: list[np.ndarray], disps: list[np.ndarray], protocols: list[metrics.EvalProtocol]) -> dict:
+    """Per-image evaluation, averaged over images; adds the median-scaling ratio statistics."""
+    results = [metrics.evaluate_depth_pair(gt, disp, **asdict(p)) for gt, disp, p in zip(gts, disps, protocols)]
+    summary: dict = {"metrics": metrics.aggregate([r.errors for r in results]), "images": len(results)}
+    ratios = [r.scale_ratio for r in results if r.scale_ratio is not None]
+    if ratios:
+        median, std = metrics.scale_ratio_summary(ratios)
+        summary["scale_ratio"] = {"median": median, "std": std}
+    return summary
+
+
+def predict_files(model, info: ModelInfo, paths: list[Path], device, batch_size: int,
+                  keep_rows: list[int | None] | None = None, desc: str = "predict") -> list[np.ndarray]:
+    """Scaled disparity at the training size for every image file, in order."""
+    keep_rows = keep_rows or [None] * len(paths)
+    disps: list[np.ndarray] = []
+    with progress(total=len(paths), desc=desc, unit="img") as bar:
+        for start in range(0, len(paths), batch_size):
+            batch = torch.stack([load_image(p, (info.width, info.height), rows)
+                                 for p, rows in zip(paths[start:start + batch_size], keep_rows[start:start + batch_size])])
+            disps.extend(predict_disparity(model.depth, batch.to(device), info))
+            bar.update(len(batch))
+    return disps
+
+
+def kitti_ground_truth(config: EvaluateConfig, split_file: Path, out_dir: Path, count: int) -> list[np.ndarray]:
+    """Load the split's ground truth, exporting it first if no matching ``gt_depths.npz`` exists."""
+    name = "gt_depths.npz" if config.gt_source == "velodyne" else "gt_depths_dense.npz"
+    if config.gt_file is not None:
+        candidates = [Path(config.gt_file)]
+    else:
+        candidates = [split_file.parent / name, out_dir / name]
+    for candidate in candidates:
+        if candidate.is_file():
+            gts = kitti.load_gt_depths(candidate)
+            if len(gts) == count:
+                return gts
+    target = candidates[0] if os.access(candidates[0].parent, os.W_OK) else candidates[-1]
+    kitti.export_gt_depths(config.data_root, split_file, target, source=config.gt_source, dense_root=config.dense_root)
+    return kitti.load_gt_depths(target)
+
+
+def evaluate(config: EvaluateConfig) -> dict:
+    """Run the evaluation, write JSON + markdown (+ predictions); return the JSON's content."""
+    if config.dataset not in ("kitti", "cityscapes"):
+        raise UserError(f"--dataset must be kitti or cityscapes (got {config.dataset!r})")
+    weights_file = resolve_model_file(config.model, config.best)
+    device = torch.device("cuda" if config.device == "auto" and torch.cuda.is_available() else
+                          "cpu" if config.device == "auto" else config.device)
+    model, info = load_model(weights_file, device=device)
+    # Beside the model; a checkpoint's own folder is pruned by later saves, so its run folder.
+    default_out = weights_file.parent
+    if default_out.parent.name == "checkpoints":
+        default_out = default_out.parent.parent
+    out_dir = ensure_writable_dir(config.out_dir or default_out)
+
+    if config.dataset == "kitti":
+        split_file = Path(config.split_file or Path(config.data_root) / "splits" / "eigen" / "test_files.txt")
+        entries = kitti.read_split(split_file)
+        tree = kitti.KittiRawTree(config.data_root, config.dense_root)
+        gts = kitti_ground_truth(config, split_file, out_dir, len(entries))
+        if len(gts) != len(entries):
+            raise UserError(f"{config.gt_file}: holds {len(gts)} depth maps but {split_file} lists {len(entries)} frames")
+        paths = [tree.image_path(e.folder, e.frame_index, e.side) for e in entries]
+        protocols = [kitti_protocol(info, tree.calibration(e.folder).stereo_baseline, config.median_scaling,
+                                    config.stereo_scale) for e in entries]
+        split_name = split_file.parent.name
+        disps = predict_files(model, info, paths, device, config.batch_size, desc="evaluate")
+    else:
+        frames = [f for fs in cityscapes.list_sequences(config.data_root, config.split).values() for f in fs
+                  if cityscapes.disparity_path(config.data_root, config.split, f).is_file()]
+        if not frames:
+            raise UserError(f"{config.data_root}: no Cityscapes frame of split {config.split!r} has a disparity map")
+        gts = [cityscapes.read_depth(config.data_root, config.split, f) for f in frames]
+        paths = [cityscapes.image_path(config.data_root, config.split, f) for f in frames]
+        # The network sees the image without the ego car, and is scored on the same rows.
+        keep_rows = [cityscapes.bonnet_kept_rows(gt.shape[0]) for gt in gts]
+        gts = [cityscapes.bonnet_crop(gt) for gt in gts]
+        protocols = [metrics.CITYSCAPES_PAPER] * len(frames)
+        split_name = config.split
+        disps = predict_files(model, info, paths, device, config.batch_size, keep_rows, desc="evaluate")
+
+    result = score(gts, disps, protocols)
+    label = f"{weights_file.parent.name}/{weights_file.stem}"
+    protocol = protocols[0]
+    result.update({
+        "dataset": config.dataset, "split": split_name, "model": str(weights_file), "mode": info.mode,
+        "protocol": {"median_scaling": protocol.median_scaling, "crop": protocol.crop,
+                     "drop_worst_fraction": protocol.drop_worst_fraction, "min_depth": protocol.min_depth,
+                     "max_depth": protocol.max_depth},
+        "markdown": metrics.markdown_row(label, result["metrics"]),
+    })
+    if not protocol.median_scaling:
+        result["stereo_scale"] = sorted({p.fixed_scale for p in protocols})
+    stem = out_dir / f"eval_{config.dataset}_{split_name}"
+    atomic_write_json(stem.with_suffix(".json"), result)
+    atomic_write_text(stem.with_suffix(".md"), metrics.markdown_header() + "\n" + result["markdown"] + "\n")
+    result["json"] = str(stem.with_suffix(".json"))
+    if config.save_predictions:
+        predictions = out_dir / f"disparities_{config.dataset}_{split_name}.npy"
+        with atomic_path(predictions) as tmp:
+            np.save(tmp, np.stack(disps).astype(np.float32))
+        result["predictions"] = str(predictions)
+    return result

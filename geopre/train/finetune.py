@@ -1,0 +1,249 @@
+"""``geopre finetune``: monodepth2's self-supervised depth training from any initialisation (paper IV).
+
+Read :func:`finetune` top to bottom: build data and model, then for every epoch set the learning
+rate, train on shuffled batches (loss: :func:`~geopre.model.losses.depth_loss`), validate, save.
+A run folder holds ``config.json``, ``model_info.json``, ``checkpoints/`` (resumable),
+``metrics.csv`` + ``tensorboard/``, ``model.safetensors`` (last epoch), ``best.safetensors``
+(best validation epoch) and ``summary.json`` (every epoch's validation and the best one).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import math
+import time
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from geopre.data import kitti
+from geopre.data.depth_dataset import STEREO, DepthDataConfig, KittiDepthDataset, frame_ids_for
+from geopre.errors import UserError
+from geopre.io import atomic_write_json, ensure_writable_dir
+from geopre.model.losses import SMOOTHNESS_WEIGHT, depth_loss
+from geopre.model.resnet import INPUT_MULTIPLE
+from geopre.train.checkpoint import Checkpointer, check_finite
+from geopre.train.depth_model import (BEST_FILE, INFO_FILE, MODEL_FILE, DepthModel, ModelInfo,
+                                      initialise_encoders, predict_disparity, save_model)
+from geopre.train.evaluate import kitti_protocol, score
+from geopre.train.logs import RunLog
+from geopre.train.runtime import Runtime, unwrap
+from geopre.train.schedule import epoch_indices, set_lr, step_decay_lr, steps_per_epoch
+
+# monodepth2 trains S on the Eigen full split and M / MS on Zhou's split (static frames removed).
+DEFAULT_SPLIT = {"S": "eigen_full", "M": "eigen_zhou", "MS": "eigen_zhou"}
+
+
+@dataclass(frozen=True)
+class FinetuneConfig:
+    data_root: Path  # KITTI raw tree
+    run_dir: Path
+    mode: str = "M"  # S (stereo), M (monocular), MS (both); paper IV
+    split_dir: Path | None = None  # folder with train_files.txt / val_files.txt; default DATA_ROOT/splits/<split>
+    arch: str = "resnet18"  # paper's main table uses ResNet-18, as monodepth2
+    width: int = 640  # monodepth2 / paper IV training size
+    height: int = 192
+    batch_size: int = 12  # monodepth2 default
+    learning_rate: float = 1e-4  # Adam, monodepth2 default
+    epochs: int = 20  # monodepth2 default
+    decay_epochs: int = 15  # learning rate x decay_factor after this many epochs (monodepth2)
+    decay_factor: float = 0.1
+    min_depth: float = 0.1  # disparity range of disp_to_depth (monodepth2)
+    max_depth: float = 100.0
+    smoothness: float = SMOOTHNESS_WEIGHT  # 1e-3, monodepth2's disparity smoothness
+    scales: int = 4
+    init: str = "imagenet"  # scratch | imagenet | PATH (geopre export / torchvision / monodepth2 encoder)
+    imagenet_weights: Path | None = None
+    fraction: float = 1.0  # few-shot study (paper V-B): deterministic subset of the train split
+    seed: int = 0
+    device: str = "auto"
+    amp: bool = True
+    workers: int = 4
+    checkpoint_every: int = 0  # steps; 0 = at the end of every epoch only
+    max_steps: int | None = None  # stop early (smoke tests, time-boxed runs); resumable
+    val_gt_frames: int = 16  # val frames scored with Eigen metrics after each epoch (if velodyne exists)
+    log_every: int = 50
+    resume: bool = False
+
+    def validate(self) -> None:
+        frame_ids_for(self.mode)
+        if self.width % INPUT_MULTIPLE or self.height % INPUT_MULTIPLE:
+            raise UserError(f"--size {self.width}x{self.height}: both sides must be multiples of {INPUT_MULTIPLE}")
+        for name in ("batch_size", "epochs", "scales"):
+            if getattr(self, name) < 1:
+                raise UserError(f"--{name.replace('_', '-')} must be at least 1 (got {getattr(self, name)})")
+        if not self.learning_rate > 0:
+            raise UserError(f"--lr must be positive (got {self.learning_rate})")
+        if not self.min_depth > 0 or not self.max_depth > self.min_depth:
+            raise UserError(f"need 0 < --min-depth < --max-depth (got {self.min_depth}, {self.max_depth})")
+
+
+def _loader(dataset, indices: list[int], config: FinetuneConfig, runtime: Runtime):
+    return torch.utils.data.DataLoader(dataset, batch_size=config.batch_size, sampler=indices,
+                                       num_workers=config.workers, pin_memory=runtime.device.type == "cuda",
+                                       drop_last=False, persistent_workers=False)
+
+
+def compute_loss(model, batch: dict, config: FinetuneConfig, runtime: Runtime | None = None):
+    """Forward both networks on a batch and return monodepth2's loss and its parts.
+
+    The networks run under the runtime's mixed precision; the loss runs in float32, because
+    bf16 pixel coordinates would be off by whole pixels at 640 px and blur the warps.
+    """
+    with runtime.autocast() if runtime is not None else contextlib.nullcontext():
+        disps, poses = model(batch["inputs"], batch["stereo_tx"])
+    disps = {scale: disp.float() for scale, disp in disps.items()}
+    poses = {frame: pose.float() for frame, pose in poses.items()}
+    sources = {key: image for key, image in batch["images"].items() if key != "0"}
+    return depth_loss(disps, batch["images"]["0"], sources, batch["K"], poses, config.min_depth,
+                      config.max_depth, config.smoothness)
+
+
+def val_ground_truth(dataset: KittiDepthDataset, count: int) -> list[np.ndarray] | None:
+    """Velodyne depth of the first ``count`` val frames, or None when the tree has no scans."""
+    gts = []
+    for entry in dataset.entries[:count]:
+        try:
+            scan = dataset.tree.velodyne_path(entry.folder, entry.frame_index)
+        except UserError:
+            return None
+        gts.append(kitti.velodyne_depth_map(dataset.tree.calibration_dir(entry.folder), scan, cam=entry.camera))
+    return gts
+
+
+@torch.no_grad()
+def validate(model: DepthModel, loader, runtime: Runtime, config: FinetuneConfig, info: ModelInfo,
+             dataset: KittiDepthDataset, gts: list[np.ndarray] | None) -> dict[str, float]:
+    """Photometric loss over the val split and, with ground truth, Eigen metrics on its first frames."""
+    model.eval()
+    totals: dict[str, float] = {}
+    count = 0
+    disps: list[np.ndarray] = []
+    for batch in loader:
+        batch = runtime.to_device(batch)
+        loss, parts = compute_loss(model, batch, config, runtime)
+        size = batch["K"].shape[0]
+        for key, value in {"loss": loss, **parts}.items():
+            totals[key] = totals.get(key, 0.0) + float(value) * size
+        count += size
+        if gts is not None and len(disps) < len(gts):
+            disps.extend(predict_disparity(model.depth, batch["inputs"]["0"], info))
+    model.train()
+    result = {f"val/{key}": value / count for key, value in totals.items()}
+    if gts is not None:
+        protocols = [kitti_protocol(info, dataset.calibration(e.folder).stereo_baseline) for e in dataset.entries]
+        scored = score(gts, disps[:len(gts)], protocols[:len(gts)])
+        result.update({f"val/{name}": value for name, value in scored["metrics"].items()})
+    return result
+
+
+def best_epoch(history: list[dict]) -> dict:
+    """The epoch with the lowest val abs_rel when ground truth exists, else the lowest val loss."""
+    key = "val/abs_rel" if all("val/abs_rel" in h for h in history) else "val/loss"
+    return min(history, key=lambda h: h[key]) | {"criterion": key}
+
+
+def finetune(config: FinetuneConfig) -> dict:
+    """Train a depth model as monodepth2 does; return (and write as summary.json) the run summary."""
+    config.validate()
+    runtime = Runtime.create(config.device, config.amp)
+    run_dir = ensure_writable_dir(config.run_dir) if runtime.is_main else Path(config.run_dir)
+    torch.manual_seed(config.seed)
+
+    # Data: monodepth2's split for the mode, a deterministic few-shot subset of it, val unaugmented.
+    split_dir = Path(config.split_dir or Path(config.data_root) / "splits" / DEFAULT_SPLIT[config.mode])
+    data = DepthDataConfig(config.data_root, split_dir / "train_files.txt", config.width, config.height,
+                           config.mode, train=True, fraction=config.fraction, seed=config.seed)
+    train_set = KittiDepthDataset(data)
+    val_set = KittiDepthDataset(DepthDataConfig(config.data_root, split_dir / "val_files.txt", config.width,
+                                                config.height, config.mode, train=False))
+    steps_in_epoch = steps_per_epoch(len(train_set), config.batch_size, runtime.world_size)
+    if steps_in_epoch == 0:
+        raise UserError(f"{len(train_set)} training frames cannot fill one batch of {config.batch_size} "
+                        f"per process; lower --batch-size or raise --fraction")
+    baseline = train_set.calibration(train_set.entries[0].folder).stereo_baseline
+    info = ModelInfo(config.arch, config.scales, config.mode, config.width, config.height,
+                     config.min_depth, config.max_depth, baseline)
+
+    # Model and optimiser: Adam over depth and pose networks together (monodepth2).
+    model = DepthModel(config.arch, config.scales, config.mode)
+    init_source = initialise_encoders(model, config.init, config.imagenet_weights)
+    model = runtime.prepare(model)
+    optimizer = torch.optim.Adam(model.parameters(), lr=config.learning_rate)
+    scaler = runtime.grad_scaler()
+    checkpointer = Checkpointer(run_dir)
+    step, start_epoch, history = 0, 0, []
+    if config.resume:
+        resumed = checkpointer.load(unwrap(model), optimizer, scaler)
+        step, start_epoch, history = resumed.step, resumed.epoch, resumed.extra.get("history", [])
+    elif runtime.is_main and checkpointer.latest() is not None:
+        raise UserError(f"{run_dir} already holds a run; pass --resume to continue it or choose a new RUN_DIR")
+    if runtime.is_main:
+        atomic_write_json(run_dir / "config.json", {k: str(v) if isinstance(v, Path) else v
+                                                    for k, v in asdict(config).items()})
+        atomic_write_json(run_dir / INFO_FILE, asdict(info))
+    log = RunLog(run_dir, enabled=runtime.is_main, resume_step=step if config.resume else None)
+    val_gts = val_ground_truth(val_set, config.val_gt_frames) if runtime.is_main else None
+    val_loader = _loader(val_set, list(range(len(val_set))), config, runtime)
+    max_steps = config.max_steps or config.epochs * steps_in_epoch
+
+    def save_checkpoint(epoch: int) -> None:
+        if runtime.is_main:
+            log.flush()
+            checkpointer.save(step, epoch, unwrap(model), optimizer, scaler, extra={"history": history})
+
+    model.train()
+    epoch = start_epoch
+    samples_per_s = float("nan")
+    while epoch < config.epochs and step < max_steps:
+        lr = step_decay_lr(config.learning_rate, epoch, config.decay_epochs, config.decay_factor)
+        set_lr(optimizer, lr)
+        train_set.set_epoch(epoch)
+        # Resume mid-epoch: the epoch's order is recomputed and the batches already done skipped.
+        done = step - epoch * steps_in_epoch
+        indices = epoch_indices(len(train_set), config.batch_size, config.seed, epoch, runtime.rank,
+                                runtime.world_size)[done * config.batch_size:]
+        started, seen = time.perf_counter(), 0
+        for batch in _loader(train_set, indices, config, runtime):
+            batch = runtime.to_device(batch)
+            loss, parts = compute_loss(model, batch, config, runtime)
+            check_finite(loss, step, checkpointer.latest())
+            optimizer.zero_grad(set_to_none=True)
+            scaler.scale(loss).backward()
+            scaler.step(optimizer)
+            scaler.update()
+            step += 1
+            seen += batch["K"].shape[0] * runtime.world_size
+            if step % config.log_every == 0 or step == 1:
+                samples_per_s = seen / (time.perf_counter() - started)
+                log.scalars(step, {"train/loss": float(loss.detach()), **{f"train/{k}": float(v) for k, v in parts.items()},
+                                   "train/lr": lr, "train/samples_per_s": samples_per_s})
+            if config.checkpoint_every and step % config.checkpoint_every == 0:
+                save_checkpoint(epoch)
+            if step >= max_steps:
+                break
+        if step < (epoch + 1) * steps_in_epoch:
+            save_checkpoint(epoch)  # stopped by max_steps inside the epoch; resume continues it
+            break
+        epoch += 1
+        if runtime.is_main:
+            val = validate(unwrap(model), val_loader, runtime, config, info, val_set, val_gts)
+            history.append({"epoch": epoch, "step": step, "lr": lr, **val})
+            log.scalars(step, val)
+            save_model(run_dir / MODEL_FILE, unwrap(model), info)
+            if best_epoch(history)["epoch"] == epoch:
+                save_model(run_dir / BEST_FILE, unwrap(model), info)
+        save_checkpoint(epoch)
+
+    log.close()
+    summary = {"run_dir": str(run_dir), "mode": config.mode, "init": init_source, "steps": step,
+               "epochs_done": len(history), "train_frames": len(train_set), "val_frames": len(val_set),
+               "samples_per_s": samples_per_s if math.isfinite(samples_per_s) else None,
+               "history": history, "best": best_epoch(history) if history else None}
+    if runtime.is_main:
+        atomic_write_json(run_dir / "summary.json", summary)
+    runtime.close()
+    return summary
+

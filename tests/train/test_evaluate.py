@@ -1,0 +1,53 @@
+"""`evaluate` on the synthetic KITTI and Cityscapes trees: finite, sane metrics and its files."""
+
+from __future__ import annotations
+
+import json
+import math
+
+import numpy as np
+import pytest
+
+from geopre.errors import UserError
+from geopre.train.evaluate import EvaluateConfig, evaluate
+from geopre.train.metrics import METRIC_NAMES, stereo_scale_factor
+
+
+def sane(metrics):
+    assert set(metrics) == set(METRIC_NAMES) and all(math.isfinite(v) for v in metrics.values())
+    assert 0 < metrics["abs_rel"] < 5 and 0 <= metrics["a1"] <= metrics["a2"] <= metrics["a3"] <= 1
+
+
+def test_kitti_eigen_median_scaled_exports_gt_once_and_writes_json_markdown_predictions(
+        synth_kitti_root, tiny_model_file, tmp_path):
+    config = EvaluateConfig(tiny_model_file, synth_kitti_root, out_dir=tmp_path, save_predictions=True, device="cpu")
+    result = evaluate(config)
+    sane(result["metrics"])
+    assert result["images"] == 4 and result["protocol"]["median_scaling"]
+    assert result["scale_ratio"]["median"] > 0 and result["scale_ratio"]["std"] >= 0
+    gt_file = synth_kitti_root / "splits" / "eigen" / "gt_depths.npz"
+    assert gt_file.is_file()
+    assert json.loads((tmp_path / "eval_kitti_eigen.json").read_text())["metrics"] == result["metrics"]
+    table = (tmp_path / "eval_kitti_eigen.md").read_text().splitlines()
+    assert table[0].startswith("| model | abs_rel") and table[2] == result["markdown"]
+    assert np.load(tmp_path / "disparities_kitti_eigen.npy").shape == (4, 64, 128)
+
+    stamp = gt_file.stat().st_mtime_ns
+    stereo = evaluate(EvaluateConfig(tiny_model_file, synth_kitti_root, out_dir=tmp_path, median_scaling=False,
+                                     device="cpu"))
+    assert gt_file.stat().st_mtime_ns == stamp  # ground truth reused, not exported again
+    assert stereo["stereo_scale"] == [pytest.approx(stereo_scale_factor(0.54), rel=1e-3)]
+    assert "scale_ratio" not in stereo and stereo["metrics"] != result["metrics"]
+
+
+def test_cityscapes_is_scored_median_scaled_without_the_bonnet(synth_city_root, tiny_model_file, tmp_path):
+    result = evaluate(EvaluateConfig(tiny_model_file, synth_city_root, dataset="cityscapes", out_dir=tmp_path,
+                                     device="cpu"))
+    sane(result["metrics"])
+    assert result["protocol"]["drop_worst_fraction"] == 0.05 and result["protocol"]["crop"] is None
+    assert (tmp_path / "eval_cityscapes_test.md").is_file()
+
+
+def test_missing_model_is_a_user_error(synth_kitti_root, tmp_path):
+    with pytest.raises(UserError, match="model not found"):
+        evaluate(EvaluateConfig(tmp_path / "nothing.safetensors", synth_kitti_root))
