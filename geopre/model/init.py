@@ -2,6 +2,7 @@
 
 Nothing is downloaded: ImageNet weights are used only when torchvision's file is already in the
 torch hub cache or given explicitly, so runs are reproducible offline and never stall on a fetch.
+``auto`` (the commands' default) takes ImageNet when that file is there and scratch otherwise.
 """
 
 from __future__ import annotations
@@ -9,17 +10,10 @@ from __future__ import annotations
 from pathlib import Path
 
 import torch
+import torchvision
 
 from geopre.errors import UserError
 from geopre.model.resnet import ResnetEncoder, load_encoder_file
-
-# torchvision's published ImageNet checkpoints (IMAGENET1K_V1), by architecture.
-IMAGENET_FILES = {
-    "resnet18": "resnet18-f37072fd.pth",
-    "resnet34": "resnet34-b627a593.pth",
-    "resnet50": "resnet50-0676ba61.pth",
-}
-
 
 def imagenet_weights_path(arch: str, explicit: Path | None = None) -> Path:
     """The ImageNet weights file for ``arch``: ``explicit`` if given, else torchvision's file in
@@ -28,18 +22,30 @@ def imagenet_weights_path(arch: str, explicit: Path | None = None) -> Path:
         if not Path(explicit).is_file():
             raise UserError(f"--imagenet-weights {explicit}: no such file")
         return Path(explicit)
-    if arch not in IMAGENET_FILES:
-        raise UserError(f"no ImageNet weights known for {arch!r} (choose from {', '.join(IMAGENET_FILES)})")
-    cached = Path(torch.hub.get_dir()) / "checkpoints" / IMAGENET_FILES[arch]
+    cached = _cached_imagenet_file(arch)
     if not cached.is_file():
-        raise UserError(f"ImageNet weights for {arch} not found: put torchvision's {IMAGENET_FILES[arch]} at "
-                        f"{cached} or pass --imagenet-weights FILE (or use --init scratch)")
+        url = torchvision.models.get_model_weights(arch).IMAGENET1K_V1.url
+        raise UserError(f"--init imagenet needs torchvision's {cached.name}: download {url} to {cached} "
+                        f"or pass --imagenet-weights FILE (or use --init scratch)")
     return cached
 
 
+def _cached_imagenet_file(arch: str) -> Path:
+    """Where torchvision keeps its ImageNet (IMAGENET1K_V1) file for ``arch``."""
+    try:
+        url = torchvision.models.get_model_weights(arch).IMAGENET1K_V1.url
+    except (ValueError, AttributeError) as err:
+        raise UserError(f"no ImageNet weights known for {arch!r}") from err
+    return Path(torch.hub.get_dir()) / "checkpoints" / Path(url).name
+
+
 def initialise_encoders(encoders: list[ResnetEncoder], init: str, imagenet_weights: Path | None = None) -> str:
-    """Load ``init`` (``scratch``, ``imagenet`` or a weights file) into every encoder; returns a
-    description for logs. Multi-image encoders get the first conv repeated (monodepth2's rule)."""
+    """Load ``init`` (``auto``, ``scratch``, ``imagenet`` or a weights file) into every encoder;
+    returns a description for logs. Multi-image encoders get the first conv repeated and divided by
+    the number of images (monodepth2's rule for its pose encoder)."""
+    if init == "auto":
+        init = "imagenet" if imagenet_weights is not None or _cached_imagenet_file(encoders[0].arch).is_file() \
+            else "scratch"
     if init == "scratch":
         return "scratch"
     if init == "imagenet":
@@ -47,7 +53,7 @@ def initialise_encoders(encoders: list[ResnetEncoder], init: str, imagenet_weigh
     else:
         path = Path(init)
         if not path.is_file():
-            raise UserError(f"--init {init}: expected scratch, imagenet or an existing weights file")
+            raise UserError(f"--init {init}: no such file (expected auto, scratch, imagenet or a weights file)")
     for encoder in encoders:
         load_encoder_file(encoder, path)
     return f"{init} ({path})" if init == "imagenet" else str(path)

@@ -32,8 +32,9 @@ from geopre.cliutil import IMAGE_SIZE
 @click.option("--motion-dim", default=128, show_default=True, type=int, help="Latent motion vector size (paper: 128).")
 @click.option("--alpha", default=0.001, show_default=True, type=float, help="Smoothness weight (paper eq. 3).")
 @click.option("--beta", default=0.85, show_default=True, type=float, help="SSIM weight in the photometric term (eq. 4).")
-@click.option("--init", default="scratch", show_default=True,
-              help="Encoder initialisation: scratch, imagenet (torchvision's file, never downloaded) or a weights file.")
+@click.option("--init", default="auto", show_default=True,
+              help="Encoder initialisation: auto (imagenet when torchvision's file is cached, else scratch), "
+                   "scratch, imagenet (never downloaded) or a weights file.")
 @click.option("--imagenet-weights", type=click.Path(dir_okay=False, path_type=Path),
               help="torchvision ImageNet weights file for --init imagenet (default: the torch hub cache).")
 @click.option("--workers", default=4, show_default=True, type=int, help="DataLoader worker processes per GPU.")
@@ -90,8 +91,8 @@ _PATH = click.Path(path_type=Path)
 @click.option("--split-dir", type=_PATH,
               help="Folder with train_files.txt and val_files.txt. [default: DATA_ROOT/splits/eigen_full for S, "
                    "eigen_zhou for M and MS]")
-@click.option("--init", default="imagenet", show_default=True,
-              help="Encoder start: scratch, imagenet, or a weights file (geopre export, torchvision state dict, "
+@click.option("--init", default="auto", show_default=True,
+              help="Encoder start: auto (imagenet when torchvision's file is cached, else scratch), scratch, imagenet, or a weights file (geopre export, torchvision state dict, "
                    "monodepth2 encoder.pth).")
 @click.option("--imagenet-weights", type=_PATH,
               help="torchvision ImageNet weights file for --init imagenet. [default: the torch hub cache]")

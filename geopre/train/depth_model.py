@@ -14,7 +14,6 @@ from pathlib import Path
 
 import numpy as np
 import torch
-import torchvision
 from safetensors import SafetensorError
 from safetensors import safe_open
 from safetensors.torch import load_file, save_file
@@ -25,7 +24,7 @@ from geopre.errors import UserError
 from geopre.io import atomic_path
 from geopre.model.depth import DepthNet, PoseNet, disp_to_depth
 from geopre.model.geometry import pose_vec_to_matrix
-from geopre.model.resnet import load_encoder_file
+from geopre.model.init import initialise_encoders
 
 METADATA_KEY = "geopre"
 MODEL_FILE = "model.safetensors"  # weights after the last finished epoch
@@ -93,43 +92,11 @@ def stereo_poses(stereo_tx: torch.Tensor) -> torch.Tensor:
     return poses
 
 
-def imagenet_weights_path(arch: str, override: Path | None = None) -> Path:
-    """torchvision's ImageNet file for ``arch``: ``override`` if given, else the torch hub cache.
-
-    geopre never downloads weights itself (training machines are often offline); the error says
-    exactly which file to put where.
-    """
-    if override is not None:
-        if not Path(override).is_file():
-            raise UserError(f"{override}: ImageNet weights file not found")
-        return Path(override)
-    name = Path(torchvision.models.get_model_weights(arch).IMAGENET1K_V1.url).name
-    cached = Path(torch.hub.get_dir()) / "checkpoints" / name
-    if not cached.is_file():
-        raise UserError(
-            f"--init imagenet needs torchvision's {name}: download "
-            f"{torchvision.models.get_model_weights(arch).IMAGENET1K_V1.url} to {cached} or pass --imagenet-weights FILE"
-        )
-    return cached
-
-
-def initialise_encoders(model: DepthModel, init: str, imagenet_weights: Path | None = None) -> str:
-    """Load the starting weights of both ResNet encoders; returns the file used (or "scratch").
-
-    ``init`` is ``scratch`` (random, torchvision's init), ``imagenet``, or the path of a
-    ``geopre export`` file, a torchvision state dict or a monodepth2 ``encoder.pth``. As
-    monodepth2 does with ImageNet, the pose encoder starts from the same weights with its first
-    convolution spread over the two stacked frames.
-    """
-    if init == "scratch":
-        return "scratch"
-    path = imagenet_weights_path(model.depth.encoder.arch, imagenet_weights) if init == "imagenet" else Path(init)
-    if not path.is_file():
-        raise UserError(f"--init {init}: no such file; use scratch, imagenet, or a weights file path")
-    load_encoder_file(model.depth.encoder, path)
-    if model.pose is not None:
-        load_encoder_file(model.pose.encoder, path)
-    return str(path)
+def initialise_model(model: DepthModel, init: str, imagenet_weights: Path | None = None) -> str:
+    """Starting weights for the depth encoder and, for M/MS, the pose encoder (see
+    :func:`geopre.model.init.initialise_encoders`); returns the source used."""
+    encoders = [model.depth.encoder] + ([model.pose.encoder] if model.pose is not None else [])
+    return initialise_encoders(encoders, init, imagenet_weights)
 
 
 def save_model(path: Path, model: DepthModel, info: ModelInfo) -> None:

@@ -19,14 +19,14 @@ import numpy as np
 import torch
 
 from geopre.data import kitti
-from geopre.data.depth_dataset import STEREO, DepthDataConfig, KittiDepthDataset, frame_ids_for
+from geopre.data.depth_dataset import DepthDataConfig, KittiDepthDataset, frame_ids_for
 from geopre.errors import UserError
 from geopre.io import atomic_write_json, ensure_writable_dir
 from geopre.model.losses import SMOOTHNESS_WEIGHT, depth_loss
 from geopre.model.resnet import INPUT_MULTIPLE
 from geopre.train.checkpoint import Checkpointer, check_finite
 from geopre.train.depth_model import (BEST_FILE, INFO_FILE, MODEL_FILE, DepthModel, ModelInfo,
-                                      initialise_encoders, predict_disparity, save_model)
+                                      initialise_model, predict_disparity, save_model)
 from geopre.train.evaluate import kitti_protocol, score
 from geopre.train.logs import RunLog
 from geopre.train.runtime import Runtime, unwrap
@@ -54,7 +54,7 @@ class FinetuneConfig:
     max_depth: float = 100.0
     smoothness: float = SMOOTHNESS_WEIGHT  # 1e-3, monodepth2's disparity smoothness
     scales: int = 4
-    init: str = "imagenet"  # scratch | imagenet | PATH (geopre export / torchvision / monodepth2 encoder)
+    init: str = "auto"  # auto (imagenet if its file is cached, else scratch) | scratch | imagenet | PATH
     imagenet_weights: Path | None = None
     fraction: float = 1.0  # few-shot study (paper V-B): deterministic subset of the train split
     seed: int = 0
@@ -169,7 +169,7 @@ def finetune(config: FinetuneConfig) -> dict:
 
     # Model and optimiser: Adam over depth and pose networks together (monodepth2).
     model = DepthModel(config.arch, config.scales, config.mode)
-    init_source = initialise_encoders(model, config.init, config.imagenet_weights)
+    init_source = initialise_model(model, config.init, config.imagenet_weights)
     model = runtime.prepare(model)
     optimizer = torch.optim.Adam(model.parameters(), lr=config.learning_rate)
     scaler = runtime.grad_scaler()

@@ -53,7 +53,8 @@ class PretrainConfig:
     steps: int | None = None  # total optimiser steps; default: epochs x batches per epoch
     epochs: int = 10
     samples_per_epoch: int | None = None  # default: the train split's size from index.json
-    init: str = "scratch"  # scratch | imagenet | a weights file (second-order transfer, Table I)
+    init: str = "auto"  # auto (imagenet if its file is cached, else scratch) | scratch | imagenet | a weights
+    # file (ImageNet -> geometric pretraining is the paper's second-order transfer, Table I)
     imagenet_weights: Path | None = None
     workers: int = 4
     device: str = "auto"

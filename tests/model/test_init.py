@@ -9,7 +9,7 @@ from geopre.model.resnet import ResnetEncoder
 
 def test_imagenet_without_a_file_says_where_to_put_it(tmp_path, monkeypatch):
     monkeypatch.setattr(torch.hub, "get_dir", lambda: str(tmp_path))
-    with pytest.raises(UserError, match=r"resnet18-f37072fd\.pth at .*checkpoints"):
+    with pytest.raises(UserError, match=r"resnet18-f37072fd\.pth to .*checkpoints"):
         imagenet_weights_path("resnet18")
 
 
@@ -29,5 +29,14 @@ def test_scratch_leaves_weights_and_bad_path_is_a_user_error(tmp_path):
     before = encoder.state_dict()["conv1.weight"].clone()
     assert initialise_encoders([encoder], "scratch") == "scratch"
     assert torch.equal(before, encoder.state_dict()["conv1.weight"])
-    with pytest.raises(UserError, match="expected scratch, imagenet"):
+    with pytest.raises(UserError, match="no such file"):
         initialise_encoders([encoder], str(tmp_path / "missing.pth"))
+
+
+def test_auto_takes_imagenet_only_when_its_file_is_cached(tmp_path, monkeypatch):
+    monkeypatch.setattr(torch.hub, "get_dir", lambda: str(tmp_path))
+    encoder = ResnetEncoder("resnet18")
+    assert initialise_encoders([encoder], "auto") == "scratch"
+    (tmp_path / "checkpoints").mkdir()
+    torch.save(torchvision.models.resnet18().state_dict(), tmp_path / "checkpoints" / "resnet18-f37072fd.pth")
+    assert initialise_encoders([encoder], "auto").startswith("imagenet")
