@@ -80,14 +80,19 @@ def main(out: Path) -> None:
         paths = export_encoder(run, out / "encoder.pth")
         return {"files": [str(p) for p in paths]}
 
-    def finetune():
+    def finetune(run_dir: Path, init: str, amp: bool):
+        import csv
+
         from geopre.train.finetune import FinetuneConfig, finetune as run_finetune
 
         summary = run_finetune(FinetuneConfig(
-            data_root=data, run_dir=tuned, mode="S", width=SIZE[0], height=SIZE[1], batch_size=2 if TINY else 12,
-            epochs=10, max_steps=FINETUNE_STEPS, init=str(out / "encoder.pth"), workers=2 if TINY else 8,
-            log_every=10))
-        return {k: v for k, v in summary.items() if not isinstance(v, (list, dict)) or k == "best"}
+            data_root=data, run_dir=run_dir, mode="S", width=SIZE[0], height=SIZE[1], batch_size=2 if TINY else 12,
+            epochs=20, max_steps=FINETUNE_STEPS, init=init, workers=2 if TINY else 8, log_every=10, amp=amp))
+        with (run_dir / "metrics.csv").open() as f:
+            curve = [(int(float(r["step"])), round(float(r["val/abs_rel"]), 4)) for r in csv.DictReader(f)
+                     if r.get("val/abs_rel")]
+        return {"samples_per_s": summary.get("samples_per_s"), "steps": summary.get("steps"),
+                "val_abs_rel_by_epoch": curve}
 
     def evaluate():
         from geopre.train.evaluate import EvaluateConfig, evaluate as run_evaluate
@@ -96,9 +101,17 @@ def main(out: Path) -> None:
         return {k: result[k] for k in ("metrics", "images") if k in result}
 
     # Render before CUDA starts: the renderer's worker processes are forked.
-    for name, fn in (("synthetic_kitti", world), ("shards", shard), ("bench_train", bench), ("pretrain", pretrain),
-                     ("export", export), ("finetune_S_from_export", finetune), ("evaluate", evaluate)):
-        stage(name, fn)
+    stages = {
+        "synthetic_kitti": world, "shards": shard, "bench_train": bench, "pretrain": pretrain, "export": export,
+        "finetune_S_from_export": lambda: finetune(tuned, str(out / "encoder.pth"), amp=True),
+        "evaluate": evaluate,
+        # S-mode depth learning with and without AMP, from scratch: isolates mixed precision.
+        "finetune_S_scratch_amp": lambda: finetune(out / "ft_scratch_amp", "scratch", amp=True),
+        "finetune_S_scratch_fp32": lambda: finetune(out / "ft_scratch_fp32", "scratch", amp=False),
+    }
+    wanted = os.environ.get("GEOPRE_GPU_STAGES")
+    for name in (wanted.split(",") if wanted else stages):
+        stage(name, stages[name])
 
 
 if __name__ == "__main__":

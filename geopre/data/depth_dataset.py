@@ -18,6 +18,7 @@ import torch
 from PIL import Image
 
 from geopre.data import kitti
+from geopre.data.colour import jitter_colours
 from geopre.errors import UserError
 
 STEREO = "s"  # frame id of the other stereo camera, as in monodepth2
@@ -62,21 +63,15 @@ def load_image(path: Path, size: tuple[int, int], keep_rows: int | None = None) 
 
 
 def colour_jitter(images: dict, generator: torch.Generator) -> dict:
-    """The same random brightness/contrast/saturation/hue change applied to every frame."""
-    import torchvision.transforms.functional as F
-
+    """One random brightness/contrast/saturation/hue draw applied to every frame of the sample."""
     def draw(spread):
         return float(1 - spread + 2 * spread * torch.rand((), generator=generator))
 
-    b, c, s = draw(BRIGHTNESS), draw(CONTRAST), draw(SATURATION)
-    h = float((torch.rand((), generator=generator) * 2 - 1) * HUE)
-    out = {}
-    for key, image in images.items():
-        x = F.adjust_brightness(image, b)
-        x = F.adjust_contrast(x, c)
-        x = F.adjust_saturation(x, s)
-        out[key] = F.adjust_hue(x, h)
-    return out
+    factors = torch.tensor([[draw(BRIGHTNESS), draw(CONTRAST), draw(SATURATION),
+                             float((torch.rand((), generator=generator) * 2 - 1) * HUE)]])
+    keys = list(images)
+    stacked = jitter_colours(torch.stack([images[k] for k in keys])[None], factors)[0]
+    return dict(zip(keys, stacked.unbind(0)))
 
 
 @dataclass(frozen=True)

@@ -18,9 +18,10 @@ from dataclasses import dataclass
 
 import numpy as np
 import torch
-from torchvision.transforms.v2 import functional as TF
 
-IDENTITY_JITTER = (1.0, 1.0, 1.0, 0.0)  # brightness, contrast, saturation factors; hue shift
+from geopre.data.colour import IDENTITY, jitter_colours
+
+IDENTITY_JITTER = IDENTITY  # brightness, contrast, saturation factors; hue shift
 
 
 @dataclass(frozen=True)
@@ -114,28 +115,12 @@ def transform_intrinsics(intrinsics: torch.Tensor, box: CropBox, size: tuple[int
     return torch.stack([fx * sx, fy * sy, cx, cy], -1)
 
 
-def colour_jitter(frames: torch.Tensor, jitter) -> torch.Tensor:
-    """Float frames (3, 3, H, W) in [0, 1] with one (brightness, contrast, saturation, hue) draw.
-
-    Contrast pivots on the mean grey of the whole triplet, not of each frame, so the three
-    frames get exactly the same colour map.
-    """
-    brightness, contrast, saturation, hue = (float(v) for v in jitter)
-    if (brightness, contrast, saturation, hue) == IDENTITY_JITTER:
-        return frames
-    frames = (frames * brightness).clamp_(0, 1)
-    grey = TF.rgb_to_grayscale(frames)
-    frames = (frames * contrast + grey.mean() * (1 - contrast)).clamp_(0, 1)
-    frames = (frames * saturation + TF.rgb_to_grayscale(frames) * (1 - saturation)).clamp_(0, 1)
-    return TF.adjust_hue(frames, hue) if hue else frames
-
-
 def prepare_batch(batch: dict, device: torch.device | str = "cpu") -> dict:
     """The loader's uint8 batch -> float on ``device``: ``images`` (B, 3, 3, H, W) in [0, 1]
     (prev, ref, next) and ``images_aug`` with the drawn colour jitter (monodepth2 feeds the
     jittered frames to the network and computes the photometric loss on the others)."""
     images = batch["images"].to(device, non_blocking=True).permute(0, 1, 4, 2, 3).float().div_(255)
     jitter = batch["jitter"]
-    images_aug = torch.stack([colour_jitter(images[b], jitter[b].tolist()) for b in range(images.shape[0])])
+    images_aug = jitter_colours(images, jitter)
     return {**batch, "images": images, "images_aug": images_aug,
             "intrinsics": batch["intrinsics"].to(device, non_blocking=True)}

@@ -107,8 +107,11 @@ class TrainingDiverged(UserError):
     """The loss became NaN or infinite; the run stops and keeps its last good checkpoint."""
 
 
-def check_finite(loss: torch.Tensor, step: int, last_good: Path | None) -> None:
+def check_finite(loss: torch.Tensor, step: int, last_good) -> None:
+    """Raise :class:`TrainingDiverged` if ``loss`` is NaN or infinite. ``last_good`` is the newest
+    checkpoint, or a callable returning it (looked up only when the loss is bad)."""
     if not torch.isfinite(loss.detach()).all():
+        last_good = last_good() if callable(last_good) else last_good
         where = f"last good checkpoint: {last_good}" if last_good else "no checkpoint was written yet"
         raise TrainingDiverged(f"loss is {loss.item()} at step {step}; stopped ({where}); "
                                f"lower --lr or check the input data, then rerun with --resume")

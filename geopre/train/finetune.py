@@ -209,7 +209,7 @@ def finetune(config: FinetuneConfig) -> dict:
         for batch in _loader(train_set, indices, config, runtime):
             batch = runtime.to_device(batch)
             loss, parts = compute_loss(model, batch, config, runtime)
-            check_finite(loss, step, checkpointer.latest())
+            check_finite(loss, step, checkpointer.latest)
             optimizer.zero_grad(set_to_none=True)
             scaler.scale(loss).backward()
             scaler.step(optimizer)

@@ -160,6 +160,7 @@ def pretrain(config: PretrainConfig, echo=print) -> dict:
     last_val = None
     started = time.perf_counter()
     samples_seen = 0
+    window = (started, 0)
     bar = progress(total=total_steps, initial=step, desc="pretrain", unit="step") if runtime.is_main else None
     try:
         while step < total_steps:
@@ -174,7 +175,11 @@ def pretrain(config: PretrainConfig, echo=print) -> dict:
                 batch = prepare_batch(raw, runtime.device)
                 flows, target, source = flow_pairs(model, batch, runtime)
                 loss, parts = pretrain_loss(flows, target, source, alpha=config.alpha, beta=config.beta)
-                check_finite(loss, step + 1, checkpoints.latest())
+                logging_step = (step + 1) % config.log_every == 0 or step + 1 == total_steps
+                if logging_step or (step + 1) % config.checkpoint_every == 0:
+                    # Checked when the loss is read anyway and before every checkpoint, not every
+                    # step: each check waits for the GPU and stops the CPU from queueing ahead.
+                    check_finite(loss, step + 1, checkpoints.latest)
                 optimizer.zero_grad(set_to_none=True)
                 scaler.scale(loss).backward()
                 scaler.step(optimizer)
@@ -182,8 +187,10 @@ def pretrain(config: PretrainConfig, echo=print) -> dict:
                 step += 1
                 samples_seen += batch["images"].shape[0] * runtime.world_size
 
-                if step % config.log_every == 0 or step == total_steps:
-                    rate = samples_seen / (time.perf_counter() - started)
+                if logging_step:
+                    now = time.perf_counter()
+                    rate = (samples_seen - window[1]) / max(now - window[0], 1e-9)  # since the last log
+                    window = (now, samples_seen)
                     loss_value = loss.item()
                     runlog.scalars(step, {"loss": loss_value, "photometric": float(parts["photometric"]),
                                           "smoothness": float(parts["smoothness"]), "samples_per_s": rate})

@@ -3,7 +3,7 @@
 import numpy as np
 import torch
 
-from geopre.shards.augment import (AugmentConfig, AugmentParams, apply_geometry, centre_params, colour_jitter,
+from geopre.shards.augment import (AugmentConfig, AugmentParams, apply_geometry, centre_params,
                                    crop_box, draw_params, prepare_batch, transform_intrinsics)
 
 
@@ -51,7 +51,3 @@ def test_centre_view_of_a_wide_frame_crops_the_sides():
     assert torch.allclose(k, torch.tensor([80.0, 80.0, 19.5, 9.5]))
 
 
-def test_colour_jitter_identity_and_brightness():
-    frames = torch.full((3, 3, 4, 4), 0.5)
-    assert colour_jitter(frames, (1.0, 1.0, 1.0, 0.0)) is frames
-    assert torch.allclose(colour_jitter(frames, (1.2, 1.0, 1.0, 0.0)), torch.full((3, 3, 4, 4), 0.6))
