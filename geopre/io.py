@@ -36,6 +36,14 @@ def atomic_path(path: Path | str) -> Iterator[Path]:
 
 
 def atomic_write_bytes(path: Path | str, data: bytes) -> None:
+    """Write ``data`` atomically; a file that already holds exactly ``data`` is left untouched, so
+    reruns keep modification times and caches keyed on them (shard fingerprints) stay valid."""
+    path = Path(path)
+    try:
+        if path.stat().st_size == len(data) and path.read_bytes() == data:
+            return
+    except OSError:
+        pass
     with atomic_path(path) as tmp:
         tmp.write_bytes(data)
 

@@ -26,3 +26,15 @@ def test_unwritable_folder_is_a_user_error(tmp_path):
     blocker.write_text("")
     with pytest.raises(UserError, match="cannot write to"):
         ensure_writable_dir(blocker / "sub")
+
+
+def test_rewriting_identical_content_keeps_the_file_untouched(tmp_path):
+    from geopre.io import atomic_write_text
+
+    path = tmp_path / "calib.txt"
+    atomic_write_text(path, "P_rect_02: 1 2 3\n")
+    os.utime(path, ns=(1, 1))
+    atomic_write_text(path, "P_rect_02: 1 2 3\n")
+    assert path.stat().st_mtime_ns == 1
+    atomic_write_text(path, "P_rect_02: 1 2 4\n")
+    assert path.read_text() == "P_rect_02: 1 2 4\n" and path.stat().st_mtime_ns != 1

@@ -226,6 +226,8 @@ def finetune(config: FinetuneConfig) -> dict:
                 break
         if step < (epoch + 1) * steps_in_epoch:
             save_checkpoint(epoch)  # stopped by max_steps inside the epoch; resume continues it
+            if runtime.is_main:  # a time-boxed run still leaves a model to evaluate or predict with
+                save_model(run_dir / MODEL_FILE, unwrap(model), info)
             break
         epoch += 1
         if runtime.is_main:
