@@ -41,22 +41,38 @@ def main() -> None:
     parser.add_argument("--only", nargs="*", default=list(BENCHMARKS), help="benchmarks to run")
     args = parser.parse_args()
     report = {"date": dt.datetime.now().isoformat(timespec="seconds"), "machine": machine(), "results": {}}
+    import torch
+
+    RESULTS.mkdir(parents=True, exist_ok=True)
+    label = "gpu" if report["machine"]["cuda"] else f"cpu{report['machine']['cores']}"
+    path = RESULTS / f"{label}-{dt.date.today().isoformat()}.json"
+    if path.exists():  # the same machine and day: keep the benchmarks this run does not redo
+        report["results"] = json.loads(path.read_text()).get("results", {})
+    threads = torch.get_num_threads()
     for name in args.only:
         module = importlib.import_module(f"bench.{name}")
         start = time.perf_counter()
         with tempfile.TemporaryDirectory(prefix=f"geopre-bench-{name}-") as tmp:
             report["results"][name] = module.run(Path(tmp))
         report["results"][name]["bench_seconds"] = round(time.perf_counter() - start, 1)
-    RESULTS.mkdir(parents=True, exist_ok=True)
-    label = "gpu" if report["machine"]["cuda"] else f"cpu{report['machine']['cores']}"
-    path = RESULTS / f"{label}-{dt.date.today().isoformat()}.json"
-    path.write_text(json.dumps(report, indent=2) + "\n")
+        torch.set_num_threads(threads)  # a benchmark that pins threads must not slow the next one
+        path.write_text(json.dumps(report, indent=2) + "\n")
     print(f"machine: {report['machine']['cpu']} ({report['machine']['cores']} cores), cuda: {report['machine']['cuda']}")
-    print(f"{'benchmark':<10} {'measure':<42} {'value':>10}")
+    print(f"{'benchmark':<10} {'measure':<52} {'value':>12}")
     for name, values in report["results"].items():
-        for key, value in values.items():
-            print(f"{name:<10} {key:<42} {value:>10}")
+        for key, value in _flat(values).items():
+            print(f"{name:<10} {key:<52} {str(value):>12}")
     print(f"written: {path}")
+
+
+def _flat(values: dict, prefix: str = "") -> dict:
+    out = {}
+    for key, value in values.items():
+        if isinstance(value, dict):
+            out.update(_flat(value, f"{prefix}{key}."))
+        else:
+            out[f"{prefix}{key}"] = value
+    return out
 
 
 if __name__ == "__main__":

@@ -39,7 +39,7 @@ def pretrain_step(runtime: Runtime):
 
     def step():
         with runtime.autocast():
-            flows = model(target, source)
+            flows = model(ref, [nxt, prev])
         loss, _ = pretrain_loss({s: f.float() for s, f in flows.items()}, target, source)
         optimizer.zero_grad(set_to_none=True)
         scaler.scale(loss).backward()

@@ -32,22 +32,30 @@ def _rgb_to_hsv(rgb: torch.Tensor) -> torch.Tensor:
 
 
 def _hsv_to_rgb(hsv: torch.Tensor) -> torch.Tensor:
+    """Branch-free HSV -> RGB: channel n is v - v s clamp(min(k, 4 - k), 0, 1), k = (n + 6h) mod 6."""
     h, s, v = hsv.unbind(dim=-3)
-    i = torch.floor(h * 6.0)
-    f = h * 6.0 - i
-    i = i.to(torch.int64) % 6
-    p, q, t = v * (1 - s), v * (1 - s * f), v * (1 - s * (1 - f))
-    choices = [torch.stack(c, dim=-3) for c in ((v, t, p), (q, v, p), (p, v, t), (p, q, v), (t, p, v), (v, p, q))]
-    out = torch.zeros_like(hsv)
-    for k, rgb in enumerate(choices):
-        out = torch.where((i == k).unsqueeze(-3), rgb, out)
-    return out
+    channels = []
+    for n in (5.0, 3.0, 1.0):
+        k = (n + h * 6.0) % 6.0
+        channels.append(v - v * s * torch.clamp(torch.minimum(k, 4.0 - k), 0.0, 1.0))
+    return torch.stack(channels, dim=-3)
 
 
 def jitter_colours(frames: torch.Tensor, factors: torch.Tensor) -> torch.Tensor:
     """``frames`` (B, F, 3, H, W) in [0, 1]; ``factors`` (B, 4) = brightness, contrast, saturation,
     hue per sample. Contrast pivots on the mean grey of all of a sample's frames. Samples whose
     factors are the identity come back unchanged, bit for bit."""
+    identity = (factors == torch.tensor(IDENTITY, dtype=factors.dtype)).all(dim=1)
+    if identity.all():
+        return frames
+    # Only the jittered samples (about half, with monodepth2's probability) go through the chain.
+    changed = torch.nonzero(~identity).squeeze(1)
+    out = frames.clone()
+    out[changed.to(frames.device)] = _jitter(frames[changed.to(frames.device)], factors[changed])
+    return out
+
+
+def _jitter(frames: torch.Tensor, factors: torch.Tensor) -> torch.Tensor:
     f = factors.to(frames.device, frames.dtype).view(-1, 4, 1, 1, 1, 1).unbind(1)
     brightness, contrast, saturation, hue = f
     out = (frames * brightness).clamp(0, 1)
@@ -56,6 +64,4 @@ def jitter_colours(frames: torch.Tensor, factors: torch.Tensor) -> torch.Tensor:
     out = (out * saturation + _grey(out) * (1 - saturation)).clamp(0, 1)
     hsv = _rgb_to_hsv(out)
     hsv = torch.stack([(hsv[..., 0, :, :] + hue.squeeze(-3)) % 1.0, hsv[..., 1, :, :], hsv[..., 2, :, :]], dim=-3)
-    out = _hsv_to_rgb(hsv)
-    identity = (factors == torch.tensor(IDENTITY, dtype=factors.dtype)).all(dim=1)
-    return torch.where(identity.to(frames.device).view(-1, 1, 1, 1, 1), frames, out)
+    return _hsv_to_rgb(hsv)

@@ -120,7 +120,12 @@ class GeometricPretrainNet(nn.Module):
             self.structure_encoder.num_ch_enc, config.motion_dim, config.scales, config.decoder_channels
         )
 
-    def forward(self, image_t: torch.Tensor, image_next: torch.Tensor) -> dict[int, torch.Tensor]:
+    def forward(self, image_t: torch.Tensor, image_next: torch.Tensor | list[torch.Tensor]) -> dict[int, torch.Tensor]:
+        """``image_next`` may be a list of frames (e.g. [I_t+1, I_t-1]): the flows to each are then
+        stacked along the batch in that order, and frame t's structure is encoded once and shared
+        by every pair (one encoder pass saved per extra frame; same result as one call per pair)."""
+        sources = image_next if isinstance(image_next, (list, tuple)) else [image_next]
         structure = self.structure_encoder(image_t)
-        motion = self.motion_encoder(image_t, image_next)
-        return self.flow_decoder(structure, motion)
+        n = len(sources)
+        motion = self.motion_encoder(torch.cat([image_t] * n), torch.cat(list(sources)))
+        return self.flow_decoder([torch.cat([f] * n) for f in structure] if n > 1 else structure, motion)

@@ -87,7 +87,7 @@ def flow_pairs(model: torch.nn.Module, batch: dict, runtime: Runtime):
     prev, ref, nxt = batch["images"].unbind(1)
     prev_aug, ref_aug, nxt_aug = batch["images_aug"].unbind(1)
     with runtime.autocast():
-        flows = model(torch.cat([ref_aug, ref_aug]), torch.cat([nxt_aug, prev_aug]))
+        flows = model(ref_aug, [nxt_aug, prev_aug])
     flows = {scale: flow.float() for scale, flow in flows.items()}
     return flows, torch.cat([ref, ref]), torch.cat([nxt, prev])
 

@@ -103,3 +103,14 @@ def test_short_optimisation_learns_a_known_shift():
     mean_flow = flows[0].detach().mean(dim=(0, 2, 3))
     assert torch.cosine_similarity(mean_flow, torch.tensor([3.0, 0.0]), dim=0) > 0.95
     assert 2.0 < mean_flow[0] < 4.0
+
+
+def test_several_sources_share_one_structure_pass_and_match_separate_calls():
+    torch.manual_seed(0)
+    net = GeometricPretrainNet().eval()
+    ref, nxt, prev = (torch.rand(1, 3, 64, 96) for _ in range(3))
+    with torch.no_grad():
+        both = net(ref, [nxt, prev])
+        separate = [net(ref, nxt), net(ref, prev)]
+    for scale in both:
+        torch.testing.assert_close(both[scale], torch.cat([separate[0][scale], separate[1][scale]]))
