@@ -7,11 +7,18 @@ checks the values and raises one-line UserErrors.
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import click
 
 from geopre.cliutil import IMAGE_SIZE
+
+
+def _echo(message: str) -> None:
+    """Print from the first torchrun process only (every rank runs the same command)."""
+    if os.environ.get("RANK", "0") == "0":
+        click.echo(message)
 
 
 @click.command()
@@ -62,10 +69,10 @@ def pretrain(shards, out, arch, size, batch_size, lr, steps, epochs, samples_per
         alpha=alpha, beta=beta, steps=steps, epochs=epochs, samples_per_epoch=samples_per_epoch, init=init,
         imagenet_weights=imagenet_weights, workers=workers, device=device, amp=amp, compile=compile_model,
         log_every=log_every, val_every=val_every, visual_every=visual_every, checkpoint_every=checkpoint_every,
-        seed=seed, resume=resume), echo=click.echo)
-    click.echo(f"pretrain done: {summary['steps']} steps, loss {summary['final_loss']}, val photometric "
+        seed=seed, resume=resume), echo=_echo)
+    _echo(f"pretrain done: {summary['steps']} steps, loss {summary['final_loss']}, val photometric "
                f"{summary['val_photometric']}, {summary['samples_per_s']} triplets/s; checkpoint {summary['checkpoint']}")
-    click.echo(f"export the encoder with: geopre export {out} --out {out}/encoder.pth")
+    _echo(f"export the encoder with: geopre export {out} --out {out}/encoder.pth")
 
 
 @click.command()
@@ -141,9 +148,9 @@ def finetune(data_root, run_dir, mode, split_dir, init, imagenet_weights, arch, 
         resume=resume)
     summary = run(config)
     best = summary["best"]
-    click.echo(f"{summary['steps']} steps, {summary['epochs_done']} epochs in {summary['run_dir']}")
+    _echo(f"{summary['steps']} steps, {summary['epochs_done']} epochs in {summary['run_dir']}")
     if best:
-        click.echo(f"best epoch {best['epoch']} by {best['criterion']} = {best[best['criterion']]:.4f}")
+        _echo(f"best epoch {best['epoch']} by {best['criterion']} = {best[best['criterion']]:.4f}")
 
 
 @click.command("evaluate")
