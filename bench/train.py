@@ -41,10 +41,7 @@ def pretrain_step(runtime: Runtime):
         with runtime.autocast():
             flows = model(ref, [nxt, prev])
         loss, _ = pretrain_loss({s: f.float() for s, f in flows.items()}, target, source)
-        optimizer.zero_grad(set_to_none=True)
-        scaler.scale(loss).backward()
-        scaler.step(optimizer)
-        scaler.update()
+        runtime.optimizer_step(loss, optimizer, scaler)
 
     return step
 
@@ -62,10 +59,7 @@ def monodepth2_m_step(runtime: Runtime):
 
     def step():
         loss, _ = compute_loss(model, batch, config, runtime)
-        optimizer.zero_grad(set_to_none=True)
-        scaler.scale(loss).backward()
-        scaler.step(optimizer)
-        scaler.update()
+        runtime.optimizer_step(loss, optimizer, scaler)
 
     return step
 

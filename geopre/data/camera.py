@@ -6,6 +6,8 @@ a resized copy (640x192 in the paper, section III-D). Intrinsics must follow the
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import numpy as np
 
 
@@ -27,3 +29,34 @@ def scale_intrinsics(
     scaled[0, :] *= to_width / from_width
     scaled[1, :] *= to_height / from_height
     return scaled
+
+
+@dataclass(frozen=True)
+class Intrinsics:
+    """Pinhole intrinsics in pixels; pixel centres sit at integer coordinates (OpenCV/KITTI)."""
+
+    fx: float
+    fy: float
+    cx: float
+    cy: float
+    width: int
+    height: int
+
+    @property
+    def matrix(self) -> np.ndarray:
+        return np.array([[self.fx, 0.0, self.cx], [0.0, self.fy, self.cy], [0.0, 0.0, 1.0]])
+
+    @classmethod
+    def from_hfov(cls, width: int, height: int, hfov_deg: float) -> "Intrinsics":
+        f = float((width / 2.0) / np.tan(np.deg2rad(hfov_deg) / 2.0))
+        return cls(f, f, (width - 1) / 2.0, (height - 1) / 2.0, width, height)
+
+    def to_json(self) -> dict:
+        return {"fx": self.fx, "fy": self.fy, "cx": self.cx, "cy": self.cy, "width": self.width,
+                "height": self.height}
+
+    def scaled(self, width: int, height: int) -> "Intrinsics":
+        """The same camera at another image size (pixel-centre convention preserved)."""
+        sx, sy = width / self.width, height / self.height
+        return Intrinsics(self.fx * sx, self.fy * sy, (self.cx + 0.5) * sx - 0.5, (self.cy + 0.5) * sy - 0.5,
+                          width, height)

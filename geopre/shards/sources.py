@@ -21,6 +21,7 @@ from typing import Iterator
 
 import numpy as np
 
+from geopre.data.camera import Intrinsics
 from geopre.errors import UserError
 
 SOURCE_KINDS = ("ingest", "kitti", "cityscapes")
@@ -37,22 +38,6 @@ _UNSAFE_KEY_CHARS = re.compile(r"[^A-Za-z0-9_-]+")
 def key_part(text: str) -> str:
     """A piece of a sample key: webdataset ends a key at the first dot, and '/' would make a folder."""
     return _UNSAFE_KEY_CHARS.sub("-", text).strip("-") or "x"
-
-
-@dataclass(frozen=True)
-class Intrinsics:
-    """Pinhole intrinsics in pixels of the stored image (``width`` x ``height``)."""
-
-    fx: float
-    fy: float
-    cx: float
-    cy: float
-    width: int
-    height: int
-
-    def to_json(self) -> dict:
-        return {"fx": self.fx, "fy": self.fy, "cx": self.cx, "cy": self.cy, "width": self.width,
-                "height": self.height}
 
 
 @dataclass(frozen=True)

@@ -16,6 +16,8 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from geopre.data.camera import Intrinsics  # noqa: F401 - part of the world's API
+
 # Box materials: each one has its own procedural texture in render.py.
 BUILDING, CAR_BODY, CAR_CABIN, CAR_UNDER, POLE, TRUNK, CANOPY, PEDESTRIAN = range(8)
 
@@ -380,33 +382,6 @@ def make_trajectory(
         pitch_bias=np.deg2rad(pitch_bias_deg),
         wobble=wobble,
     )
-
-
-@dataclass(frozen=True)
-class Intrinsics:
-    """Pinhole intrinsics in pixels; pixel centres sit at integer coordinates (OpenCV/KITTI)."""
-
-    fx: float
-    fy: float
-    cx: float
-    cy: float
-    width: int
-    height: int
-
-    @property
-    def matrix(self) -> np.ndarray:
-        return np.array([[self.fx, 0.0, self.cx], [0.0, self.fy, self.cy], [0.0, 0.0, 1.0]])
-
-    @classmethod
-    def from_hfov(cls, width: int, height: int, hfov_deg: float) -> "Intrinsics":
-        f = float((width / 2.0) / np.tan(np.deg2rad(hfov_deg) / 2.0))
-        return cls(f, f, (width - 1) / 2.0, (height - 1) / 2.0, width, height)
-
-    def scaled(self, width: int, height: int) -> "Intrinsics":
-        """The same camera at another image size (pixel-centre convention preserved)."""
-        sx, sy = width / self.width, height / self.height
-        return Intrinsics(self.fx * sx, self.fy * sy, (self.cx + 0.5) * sx - 0.5, (self.cy + 0.5) * sy - 0.5,
-                          width, height)
 
 
 @dataclass

@@ -210,10 +210,7 @@ def finetune(config: FinetuneConfig) -> dict:
             batch = runtime.to_device(batch)
             loss, parts = compute_loss(model, batch, config, runtime)
             check_finite(loss, step, checkpointer.latest)
-            optimizer.zero_grad(set_to_none=True)
-            scaler.scale(loss).backward()
-            scaler.step(optimizer)
-            scaler.update()
+            runtime.optimizer_step(loss, optimizer, scaler)
             step += 1
             seen += batch["K"].shape[0] * runtime.world_size
             if step % config.log_every == 0 or step == 1:

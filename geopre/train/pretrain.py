@@ -180,10 +180,7 @@ def pretrain(config: PretrainConfig, echo=print) -> dict:
                     # Checked when the loss is read anyway and before every checkpoint, not every
                     # step: each check waits for the GPU and stops the CPU from queueing ahead.
                     check_finite(loss, step + 1, checkpoints.latest)
-                optimizer.zero_grad(set_to_none=True)
-                scaler.scale(loss).backward()
-                scaler.step(optimizer)
-                scaler.update()
+                runtime.optimizer_step(loss, optimizer, scaler)
                 step += 1
                 samples_seen += batch["images"].shape[0] * runtime.world_size
 

@@ -92,6 +92,14 @@ class Runtime:
             return type(batch)(self.to_device(v) for v in batch)
         return batch
 
+    @staticmethod
+    def optimizer_step(loss: torch.Tensor, optimizer: torch.optim.Optimizer, scaler: torch.amp.GradScaler) -> None:
+        """Backward and update through the grad scaler (a no-op scaler outside fp16 AMP)."""
+        optimizer.zero_grad(set_to_none=True)
+        scaler.scale(loss).backward()
+        scaler.step(optimizer)
+        scaler.update()
+
     def mean_across_ranks(self, value: float) -> float:
         if not self.distributed:
             return value

@@ -14,14 +14,6 @@ from geopre.train.export import export_encoder
 from geopre.train.pretrain import PretrainConfig, pretrain
 
 
-@pytest.fixture(autouse=True)
-def one_thread():
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
-
-
 @pytest.fixture(scope="module")
 def shards(tmp_path_factory):
     root = tmp_path_factory.mktemp("kitti")
