@@ -153,7 +153,7 @@ def run(out_dir) -> dict:
     stage = {
         "read_tar": read_s,
         "decode": _seconds(lambda: [decode_triplet(s) for s in samples]),
-        "crop_resize_flip": _seconds(lambda: [view_sample(d, augment, True) for d in decoded]),
+        "worker_view": _seconds(lambda: [view_sample(d, augment, True) for d in decoded]),
     }
     viewed = [view_sample(d, augment, True) for d in decoded]
     batches = [collate(viewed[k:k + BATCH]) for k in range(0, n, BATCH)]

@@ -4,11 +4,13 @@ The frames of a triplet must stay geometrically consistent (the pretraining task
 flow between them), so crop, scale and flip are drawn once per triplet; intrinsics follow the same
 transform so calibrated sources stay usable downstream.
 
-Work is split where it is cheapest: the loader's CPU workers do the geometry on uint8 frames
-(crop + resize to the training size, flip) and draw the colour-jitter factors; the training step
-calls :func:`prepare_batch`, which turns the uint8 batch into float on the device and applies the
-jitter there. Measured on CPU (bench/shards.py), float conversion, colour jitter (hue above all)
-and collating float batches 4x larger than uint8 cost ~25x the JPEG decode itself.
+Work is split where it is cheapest. The loader's CPU workers decode, bring frames of another size
+to the training size (cover + crop at a random place; nothing to do for frames already at the
+training size, as ingest writes them) and draw every random factor. The training step calls
+:func:`prepare_batch`, which turns the uint8 batch into float on the device and there applies the
+random zoom-crop and flip (one batched ``grid_sample``) and the colour jitter. On the CPU, the
+resize of the zoom-crop cost as much as the JPEG decode itself (bench/shards.py); on a GPU it is
+a single cheap kernel.
 """
 
 from __future__ import annotations
@@ -47,11 +49,15 @@ class CropBox:
     height: int
 
 
+IDENTITY_ZOOM = (1.0, 0.5, 0.5, 0.0)  # zoom factor, horizontal and vertical placement in [0, 1], flip
+
+
 @dataclass(frozen=True)
 class AugmentParams:
-    box: CropBox
+    box: CropBox  # the worker's cover crop of the source frame (zoom 1)
     flip: bool
     jitter: tuple[float, float, float, float] = IDENTITY_JITTER
+    zoom: tuple[float, float, float, float] = IDENTITY_ZOOM  # applied on the device, flip included
 
 
 def crop_box(src_w: int, src_h: int, size: tuple[int, int], zoom: float, u: float, v: float) -> CropBox:
@@ -69,13 +75,14 @@ def draw_params(src_w: int, src_h: int, config: AugmentConfig, generator: torch.
     def uniform(low: float, high: float) -> float:
         return float(torch.empty(()).uniform_(low, high, generator=generator))
 
-    box = crop_box(src_w, src_h, config.size, uniform(*config.zoom), uniform(0, 1), uniform(0, 1))
+    box = crop_box(src_w, src_h, config.size, 1.0, uniform(0, 1), uniform(0, 1))
+    zoom = (uniform(*config.zoom), uniform(0, 1), uniform(0, 1))
     flip = uniform(0, 1) < config.flip_probability
     jitter = IDENTITY_JITTER
     if uniform(0, 1) < config.jitter_probability:
         jitter = (uniform(1 - config.brightness, 1 + config.brightness), uniform(1 - config.contrast, 1 + config.contrast),
                   uniform(1 - config.saturation, 1 + config.saturation), uniform(-config.hue, config.hue))
-    return AugmentParams(box, flip, jitter)
+    return AugmentParams(box, flip, jitter, (*zoom, float(flip)))
 
 
 def centre_params(src_w: int, src_h: int, size: tuple[int, int]) -> AugmentParams:
@@ -110,17 +117,56 @@ def transform_intrinsics(intrinsics: torch.Tensor, box: CropBox, size: tuple[int
     fx, fy, cx, cy = intrinsics.unbind(-1)
     cx = (cx - box.left + 0.5) * sx - 0.5
     cy = (cy - box.top + 0.5) * sy - 0.5
-    if flip:
-        cx = size[0] - 1 - cx
+    cx = torch.where(torch.as_tensor(flip, device=cx.device), size[0] - 1 - cx, cx)
     return torch.stack([fx * sx, fy * sy, cx, cy], -1)
+
+
+def zoom_box(zoom: torch.Tensor, size: tuple[int, int]) -> tuple[torch.Tensor, ...]:
+    """(left, top, width, height) in pixels of the box each (zoom, u, v, flip) row crops from a
+    frame of ``size``: the frame shrunk by the zoom factor, placed at (u, v) in the free space."""
+    width, height = size
+    box_w, box_h = width / zoom[:, 0], height / zoom[:, 0]
+    return zoom[:, 1] * (width - box_w), zoom[:, 2] * (height - box_h), box_w, box_h
+
+
+def zoom_and_flip(images: torch.Tensor, zoom: torch.Tensor) -> torch.Tensor:
+    """Float frames (B, F, 3, H, W) -> each sample's zoom box resized back to (H, W), mirrored
+    where flip is set: one bilinear ``grid_sample`` for the whole batch, pixel centres kept."""
+    batch, frames, channels, height, width = images.shape
+    left, top, box_w, box_h = zoom_box(zoom, (width, height))
+    theta = torch.zeros(batch, 2, 3, dtype=images.dtype, device=images.device)
+    # Output pixel x samples left + (x + 1/2) * box_w / W - 1/2; in grid_sample's normalised
+    # coordinates (align_corners=False) that is an affine map of the output's own coordinate.
+    sign = 1.0 - 2.0 * zoom[:, 3]
+    theta[:, 0, 0] = (box_w / width * sign).to(images)
+    theta[:, 0, 2] = (2 * left / width + box_w / width - 1).to(images)
+    theta[:, 1, 1] = (box_h / height).to(images)
+    theta[:, 1, 2] = (2 * top / height + box_h / height - 1).to(images)
+    flat = images.reshape(batch, frames * channels, height, width)
+    grid = torch.nn.functional.affine_grid(theta, list(flat.shape), align_corners=False)
+    out = torch.nn.functional.grid_sample(flat, grid, mode="bilinear", padding_mode="border", align_corners=False)
+    return out.reshape(images.shape)
 
 
 def prepare_batch(batch: dict, device: torch.device | str = "cpu") -> dict:
     """The loader's uint8 batch -> float on ``device``: ``images`` (B, 3, 3, H, W) in [0, 1]
-    (prev, ref, next) and ``images_aug`` with the drawn colour jitter (monodepth2 feeds the
-    jittered frames to the network and computes the photometric loss on the others)."""
+    (prev, ref, next) after the drawn zoom-crop and flip, ``images_aug`` the same with the drawn
+    colour jitter (monodepth2 feeds the jittered frames to the network and computes the
+    photometric loss on the others), and ``intrinsics`` transformed with the pixels."""
     images = batch["images"].to(device, non_blocking=True).permute(0, 1, 4, 2, 3).float().div_(255)
-    jitter = batch["jitter"]
-    images_aug = jitter_colours(images, jitter)
-    return {**batch, "images": images, "images_aug": images_aug,
-            "intrinsics": batch["intrinsics"].to(device, non_blocking=True)}
+    intrinsics = batch["intrinsics"].to(device, non_blocking=True)
+    zoom = batch.get("zoom")
+    if zoom is not None:
+        zoom = zoom.to(device, dtype=torch.float64, non_blocking=True)
+        moved = ~(zoom == torch.tensor(IDENTITY_ZOOM, dtype=zoom.dtype, device=zoom.device)).all(dim=1)
+        if moved.any():  # validation views are never moved: no resampling at all
+            changed = torch.nonzero(moved).squeeze(1)
+            images = images.clone()
+            images[changed] = zoom_and_flip(images[changed], zoom[changed])
+            height, width = images.shape[-2:]
+            left, top, box_w, box_h = zoom_box(zoom, (width, height))
+            box = CropBox(left, top, box_w, box_h)
+            new = transform_intrinsics(intrinsics.double(), box, (width, height), zoom[:, 3] > 0.5).to(intrinsics)
+            intrinsics = torch.where(moved[:, None], new, intrinsics)
+    images_aug = jitter_colours(images, batch["jitter"])
+    return {**batch, "images": images, "images_aug": images_aug, "intrinsics": intrinsics}

@@ -18,7 +18,7 @@ import json
 import logging
 import multiprocessing
 import os
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from functools import partial
 from pathlib import Path
 from typing import Iterable, Iterator, Sequence
@@ -197,19 +197,23 @@ def view_sample(sample: dict, config: AugmentConfig, training: bool) -> dict:
     """Stage map: random (training) or centre (validation) view at the training size, uint8."""
     height, width = sample["frames"][0].shape[:2]
     params = draw_params(width, height, config) if training else centre_params(width, height, config.size)
-    return {"key": sample["key"], "images": torch.from_numpy(apply_geometry(sample["frames"], params, config.size)),
-            "jitter": torch.tensor(params.jitter),
-            "intrinsics": transform_intrinsics(sample["intrinsics"], params.box, config.size, params.flip),
+    # The worker only brings the frames to the training size; zoom and flip happen on the device.
+    cover = replace(params, flip=False)
+    return {"key": sample["key"], "images": torch.from_numpy(apply_geometry(sample["frames"], cover, config.size)),
+            "jitter": torch.tensor(params.jitter), "zoom": torch.tensor(params.zoom, dtype=torch.float64),
+            "intrinsics": transform_intrinsics(sample["intrinsics"], params.box, config.size, False),
             "meta": sample["meta"]}
 
 
 def collate(samples: list[dict]) -> dict:
     """A batch: ``images`` uint8 (B, 3, H, W, 3), frame axis = (prev, ref, next), channels last
-    as decoded; ``jitter`` (B, 4) colour factors; ``intrinsics`` (B, 4); ``key``/``meta`` lists.
+    as decoded; ``jitter`` (B, 4) colour factors; ``zoom`` (B, 4) zoom, placement and flip for the
+    device; ``intrinsics`` (B, 4) of ``images``; ``key``/``meta`` lists.
     :func:`geopre.shards.augment.prepare_batch` makes float images of it on the device."""
     return {
         "images": torch.stack([s["images"] for s in samples]),
         "jitter": torch.stack([s["jitter"] for s in samples]),
+        "zoom": torch.stack([s["zoom"] for s in samples]),
         "intrinsics": torch.stack([s["intrinsics"] for s in samples]),
         "key": [s["key"] for s in samples],
         "meta": [s["meta"] for s in samples],
