@@ -220,18 +220,17 @@ _CITY_NAME = re.compile(r"^(?P<city>.+)_(?P<seq>\d{6})_(?P<frame>\d{6})_leftImg8
 
 
 def mean_flow_magnitude(a: np.ndarray, b: np.ndarray, width: int = FLOW_WIDTH) -> float:
-    """Mean Farneback optical flow magnitude between two RGB frames, in pixels at ``width``.
-
-    Measured at a fixed width so that one threshold means the same motion at any resolution.
-    Stand-in for the ingest stage's flow filter until both share one module.
-    """
+    """Mean optical-flow magnitude between two RGB frames, in pixels at ``width``: ingest's
+    static-frame measure (DIS), applied at a fixed width so that one threshold means the same
+    motion at any source resolution."""
     import cv2
+
+    from geopre.ingest import flow_filter
 
     scale = width / a.shape[1]
     size = (width, max(8, round(a.shape[0] * scale)))
-    gray = [cv2.resize(cv2.cvtColor(x, cv2.COLOR_RGB2GRAY), size, interpolation=cv2.INTER_AREA) for x in (a, b)]
-    flow = cv2.calcOpticalFlowFarneback(gray[0], gray[1], None, 0.5, 3, 15, 3, 5, 1.2, 0)
-    return float(np.linalg.norm(flow, axis=2).mean())
+    grey = [cv2.resize(cv2.cvtColor(x, cv2.COLOR_RGB2GRAY), size, interpolation=cv2.INTER_AREA) for x in (a, b)]
+    return flow_filter.mean_flow_magnitude(grey[0], grey[1])
 
 
 def _city_intrinsics(root: Path, split: str, city: str, names: list[str]) -> Intrinsics | None:
