@@ -21,6 +21,7 @@ from typing import Iterator
 
 import numpy as np
 
+from geopre.data import kitti
 from geopre.data.camera import Intrinsics
 from geopre.errors import UserError
 
@@ -148,23 +149,11 @@ def ingest_params(root: Path) -> dict:
 
 # --- KITTI -------------------------------------------------------------------------------------
 
-def kitti_intrinsics(calib_cam_to_cam: Path, camera: int) -> Intrinsics:
-    """fx, fy, cx, cy from ``P_rect_0<camera>`` of a KITTI ``calib_cam_to_cam.txt``.
-
-    Kept to the one matrix the shards need; geopre.data.kitti's full calibration reader will
-    replace it.
-    """
-    values: dict[str, list[float]] = {}
-    for line in calib_cam_to_cam.read_text().splitlines():
-        name, _, rest = line.partition(":")
-        if name in (f"P_rect_{camera:02d}", f"S_rect_{camera:02d}"):
-            values[name] = [float(v) for v in rest.split()]
-    try:
-        p = np.array(values[f"P_rect_{camera:02d}"]).reshape(3, 4)
-        width, height = values[f"S_rect_{camera:02d}"]
-    except (KeyError, ValueError) as err:
-        raise UserError(f"{calib_cam_to_cam}: no valid P_rect_{camera:02d}/S_rect_{camera:02d}") from err
-    return Intrinsics(float(p[0, 0]), float(p[1, 1]), float(p[0, 2]), float(p[1, 2]), int(width), int(height))
+def kitti_intrinsics(calibration: kitti.CameraCalibration, camera: int) -> Intrinsics:
+    """The rectified intrinsics of colour camera 2 or 3 at the calibration's image size."""
+    k = calibration.intrinsics(camera)
+    width, height = calibration.image_size
+    return Intrinsics(float(k[0, 0]), float(k[1, 1]), float(k[0, 2]), float(k[1, 2]), int(width), int(height))
 
 
 def _kitti_times(timestamps: Path) -> list[float] | None:
@@ -187,30 +176,28 @@ def kitti_triplets(root: Path, split: str = "eigen_zhou") -> Iterator[Triplet]:
     if not split_file.exists():
         raise UserError(f"{split_file} not found: KITTI needs monodepth2 split files (--split names a folder "
                         "under ROOT/splits)")
+    tree = kitti.KittiRawTree(root)
     times_cache: dict[Path, list[float] | None] = {}
-    for number, line in enumerate(split_file.read_text().splitlines(), 1):
-        if not line.strip():
-            continue
-        try:
-            folder, frame_text, side = line.split()
-            frame = int(frame_text)
-            camera = {"l": 2, "r": 3}[side]
-        except (ValueError, KeyError) as err:
-            raise UserError(f"{split_file}:{number}: expected '<date>/<drive> <frame> l|r', got {line!r}") from err
-        date = folder.split("/")[0]
-        image_dir = root / folder / f"image_{camera:02d}" / "data"
+    calibrations: dict[str, kitti.CameraCalibration] = {}  # one read per recording day, not per line
+    for entry in kitti.read_split(split_file):
+        camera = kitti.SIDE_TO_CAMERA[entry.side]
+        frame = entry.frame_index
         indices = (frame - 1, frame, frame + 1)
-        files = tuple(image_dir / f"{i:010d}.png" for i in indices)
-        for path in files:
-            if not path.exists():
-                raise UserError(f"{split_file}:{number}: frame {path} is missing (a triplet needs both neighbours)")
+        if not tree.has_frames(entry.folder, frame, entry.side):
+            raise UserError(f"{split_file}: a neighbour of frame {frame} of {entry.folder} is missing "
+                            "(a triplet needs both neighbours)")
+        files = tuple(tree.image_path(entry.folder, i, entry.side) for i in indices)
+        image_dir = files[1].parent
         if image_dir not in times_cache:
             times_cache[image_dir] = _kitti_times(image_dir.parent / "timestamps.txt")
         times = times_cache[image_dir]
+        date = Path(entry.folder).parts[0]
+        if date not in calibrations:
+            calibrations[date] = tree.calibration(entry.folder)
         yield Triplet(
-            source="kitti", video_id=Path(folder).name, frame=f"{frame:010d}{side}", files=files,  # type: ignore[arg-type]
+            source="kitti", video_id=Path(entry.folder).name, frame=f"{frame:010d}{entry.side}", files=files,  # type: ignore[arg-type]
             indices=indices, times=tuple(times[i] if times else None for i in indices),  # type: ignore[arg-type]
-            fps=KITTI_FPS, intrinsics=kitti_intrinsics(root / date / "calib_cam_to_cam.txt", camera),
+            fps=KITTI_FPS, intrinsics=kitti_intrinsics(calibrations[date], camera),
         )
 
 
