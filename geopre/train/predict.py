@@ -22,7 +22,7 @@ from PIL import Image
 
 from geopre.data.depth_dataset import image_tensor
 from geopre.errors import UserError
-from geopre.io import atomic_path, ensure_writable_dir
+from geopre.io import atomic_path, ensure_writable_dir, save_png
 from geopre.progress import progress
 from geopre.train.depth_model import load_model, predict_disparity
 from geopre.train.metrics import resize_disparity, stereo_scale_factor
@@ -130,8 +130,7 @@ def predict(config: PredictConfig) -> dict:
         for name, rgb in frames():
             batch = image_tensor(Image.fromarray(rgb), (info.width, info.height))[None].to(device)
             disp = resize_disparity(predict_disparity(model.depth, batch, info)[0], *rgb.shape[:2])
-            with atomic_path(out_dir / f"{name}_disp.png") as tmp:
-                Image.fromarray(colourise_disparity(disp)).save(tmp, format="PNG")
+            save_png(out_dir / f"{name}_disp.png", colourise_disparity(disp))
             if config.save_depth:
                 with atomic_path(out_dir / f"{name}_depth.npy") as tmp:
                     np.save(tmp, (depth_scale / disp).astype(np.float32))
