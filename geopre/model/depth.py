@@ -7,6 +7,7 @@ loads directly into ``DepthNet.encoder``.
 
 from __future__ import annotations
 
+import math
 from typing import Sequence
 
 import torch
@@ -45,6 +46,19 @@ class DepthDecoder(nn.Module):
     def forward(self, features: Sequence[torch.Tensor]) -> dict[int, torch.Tensor]:
         levels = self.trunk(features[-1], features)
         return {scale: torch.sigmoid(self.heads[scale](levels[scale])) for scale in range(self.scales)}
+
+    @torch.no_grad()
+    def start_at(self, disp: float) -> None:
+        """Bias every head so an untrained decoder outputs about ``disp`` (a sigmoid value in (0, 1)).
+
+        Zero biases start at 0.5, which :func:`disp_to_depth` maps to 0.2 m: views warped by such
+        depths fall outside the image and the loss gives little signal until the heads' logits
+        have drifted by several units at Adam's 1e-4 per step, a plateau of hundreds of steps.
+        """
+        if not 0 < disp < 1:
+            raise UserError(f"a starting disparity must lie in (0, 1), got {disp}")
+        for head in self.heads:
+            head.conv.bias.fill_(math.log(disp / (1 - disp)))
 
 
 class DepthNet(nn.Module):
@@ -112,3 +126,11 @@ def disp_to_depth(
     max_disp = 1 / min_depth
     scaled_disp = min_disp + (max_disp - min_disp) * disp
     return scaled_disp, 1 / scaled_disp
+
+
+def depth_to_disp(depth: float, min_depth: float = 0.1, max_depth: float = 100.0) -> float:
+    """The sigmoid output that :func:`disp_to_depth` maps to ``depth`` (its inverse)."""
+    if not min_depth < depth < max_depth:
+        raise UserError(f"a depth must lie strictly between {min_depth} and {max_depth}, got {depth}")
+    min_disp, max_disp = 1 / max_depth, 1 / min_depth
+    return (1 / depth - min_disp) / (max_disp - min_disp)

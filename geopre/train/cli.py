@@ -115,6 +115,9 @@ _PATH = click.Path(path_type=Path)
 @click.option("--max-depth", default=100.0, show_default=True, type=float, help="Largest depth the network predicts.")
 @click.option("--smoothness", default=1e-3, show_default=True, type=float, help="Disparity smoothness weight.")
 @click.option("--scales", default=4, show_default=True, type=int, help="Output scales in the loss.")
+@click.option("--start-depth", type=float,
+              help="Start the untrained depth decoder at about this depth instead of monodepth2's ~0.2 m "
+                   "(e.g. 10): short schedules then skip the initial plateau.")
 @click.option("--fraction", default=1.0, show_default=True, type=float,
               help="Train on this fraction of the split (few-shot study), a fixed subset per --seed.")
 @click.option("--seed", default=0, show_default=True, type=int, help="Seed for the subset, order and augmentation.")
@@ -125,12 +128,14 @@ _PATH = click.Path(path_type=Path)
               help="Also checkpoint every N steps (0: only at the end of each epoch).")
 @click.option("--max-steps", type=int, help="Stop after this many steps in total (resume continues).")
 @click.option("--val-gt-frames", default=16, show_default=True, type=int,
-              help="Val frames scored with Eigen metrics after each epoch (when velodyne scans exist).")
+              help="Val frames scored with Eigen metrics at each validation (when velodyne scans exist).")
+@click.option("--val-every", default=1, show_default=True, type=int,
+              help="Validate (and save the model) every N epochs; the last epoch always validates.")
 @click.option("--log-every", default=50, show_default=True, type=int, help="Log training scalars every N steps.")
 @click.option("--resume", is_flag=True, help="Continue the run in RUN_DIR from its latest checkpoint.")
 def finetune(data_root, run_dir, mode, split_dir, init, imagenet_weights, arch, size, batch_size, lr, epochs,
-             decay_epochs, min_depth, max_depth, smoothness, scales, fraction, seed, device, amp, workers,
-             checkpoint_every, max_steps, val_gt_frames, log_every, resume):
+             decay_epochs, min_depth, max_depth, smoothness, scales, start_depth, fraction, seed, device, amp, workers,
+             checkpoint_every, max_steps, val_gt_frames, val_every, log_every, resume):
     """Train a depth network on a KITTI raw tree as monodepth2 does, from any encoder initialisation.
 
     Writes RUN_DIR/model.safetensors (last epoch), best.safetensors (best validation epoch),
@@ -142,9 +147,9 @@ def finetune(data_root, run_dir, mode, split_dir, init, imagenet_weights, arch, 
     config = FinetuneConfig(
         data_root=data_root, run_dir=run_dir, mode=mode.upper(), split_dir=split_dir, arch=arch, width=size[0],
         height=size[1], batch_size=batch_size, learning_rate=lr, epochs=epochs, decay_epochs=decay_epochs,
-        min_depth=min_depth, max_depth=max_depth, smoothness=smoothness, scales=scales, init=init,
+        min_depth=min_depth, max_depth=max_depth, smoothness=smoothness, scales=scales, start_depth=start_depth, init=init,
         imagenet_weights=imagenet_weights, fraction=fraction, seed=seed, device=device, amp=amp, workers=workers,
-        checkpoint_every=checkpoint_every, max_steps=max_steps, val_gt_frames=val_gt_frames, log_every=log_every,
+        checkpoint_every=checkpoint_every, max_steps=max_steps, val_gt_frames=val_gt_frames, val_every=val_every, log_every=log_every,
         resume=resume)
     summary = run(config)
     best = summary["best"]

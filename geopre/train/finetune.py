@@ -22,6 +22,7 @@ from geopre.data import kitti
 from geopre.data.depth_dataset import DepthDataConfig, KittiDepthDataset, frame_ids_for
 from geopre.errors import UserError
 from geopre.io import atomic_write_json, ensure_writable_dir
+from geopre.model.depth import depth_to_disp
 from geopre.model.losses import SMOOTHNESS_WEIGHT, depth_loss
 from geopre.model.resnet import INPUT_MULTIPLE
 from geopre.train.checkpoint import Checkpointer, check_finite
@@ -54,6 +55,7 @@ class FinetuneConfig:
     max_depth: float = 100.0
     smoothness: float = SMOOTHNESS_WEIGHT  # 1e-3, monodepth2's disparity smoothness
     scales: int = 4
+    start_depth: float | None = None  # bias the disparity heads to start here (None: monodepth2's ~0.2 m)
     init: str = "auto"  # auto (imagenet if its file is cached, else scratch) | scratch | imagenet | PATH
     imagenet_weights: Path | None = None
     fraction: float = 1.0  # few-shot study (paper V-B): deterministic subset of the train split
@@ -63,7 +65,8 @@ class FinetuneConfig:
     workers: int = 4
     checkpoint_every: int = 0  # steps; 0 = at the end of every epoch only
     max_steps: int | None = None  # stop early (smoke tests, time-boxed runs); resumable
-    val_gt_frames: int = 16  # val frames scored with Eigen metrics after each epoch (if velodyne exists)
+    val_gt_frames: int = 16  # val frames scored with Eigen metrics after each validation (if velodyne exists)
+    val_every: int = 1  # epochs between validations (and model saves); the last epoch always validates
     log_every: int = 50
     resume: bool = False
 
@@ -71,13 +74,15 @@ class FinetuneConfig:
         frame_ids_for(self.mode)
         if self.width % INPUT_MULTIPLE or self.height % INPUT_MULTIPLE:
             raise UserError(f"--size {self.width}x{self.height}: both sides must be multiples of {INPUT_MULTIPLE}")
-        for name in ("batch_size", "epochs", "scales"):
+        for name in ("batch_size", "epochs", "scales", "val_every"):
             if getattr(self, name) < 1:
                 raise UserError(f"--{name.replace('_', '-')} must be at least 1 (got {getattr(self, name)})")
         if not self.learning_rate > 0:
             raise UserError(f"--lr must be positive (got {self.learning_rate})")
         if not self.min_depth > 0 or not self.max_depth > self.min_depth:
             raise UserError(f"need 0 < --min-depth < --max-depth (got {self.min_depth}, {self.max_depth})")
+        if self.start_depth is not None and not self.min_depth < self.start_depth < self.max_depth:
+            raise UserError(f"--start-depth must lie between --min-depth and --max-depth (got {self.start_depth})")
 
 
 def _loader(dataset, indices: list[int], config: FinetuneConfig, runtime: Runtime):
@@ -102,7 +107,9 @@ def compute_loss(model, batch: dict, config: FinetuneConfig, runtime: Runtime | 
 
 
 def val_ground_truth(dataset: KittiDepthDataset, count: int) -> list[np.ndarray] | None:
-    """Velodyne depth of the first ``count`` val frames, or None when the tree has no scans."""
+    """Velodyne depth of the first ``count`` val frames, or None when there are none to score."""
+    if count < 1:
+        return None
     gts = []
     for entry in dataset.entries[:count]:
         try:
@@ -170,6 +177,8 @@ def finetune(config: FinetuneConfig) -> dict:
     # Model and optimiser: Adam over depth and pose networks together (monodepth2).
     model = DepthModel(config.arch, config.scales, config.mode)
     init_source = initialise_model(model, config.init, config.imagenet_weights)
+    if config.start_depth is not None:
+        model.depth.decoder.start_at(depth_to_disp(config.start_depth, config.min_depth, config.max_depth))
     model = runtime.prepare(model)
     optimizer = torch.optim.Adam(model.parameters(), lr=config.learning_rate)
     scaler = runtime.grad_scaler()
@@ -227,7 +236,7 @@ def finetune(config: FinetuneConfig) -> dict:
                 save_model(run_dir / MODEL_FILE, unwrap(model), info)
             break
         epoch += 1
-        if runtime.is_main:
+        if runtime.is_main and (epoch % config.val_every == 0 or epoch == config.epochs):
             val = validate(unwrap(model), val_loader, runtime, config, info, val_set, val_gts)
             history.append({"epoch": epoch, "step": step, "lr": lr, **val})
             log.scalars(step, val)
