@@ -11,7 +11,6 @@ import signal
 import subprocess
 import sys
 import time
-from pathlib import Path
 
 import pytest
 
@@ -48,12 +47,7 @@ def test_exit_code_is_zero_unless_everything_failed(clips, tmp_path):
     assert geopre("ingest", still, "--out", str(tmp_path / "c"), "--size", "64x32").returncode == 1
 
 
-def snapshot(out: Path) -> dict[str, bytes]:
-    return {str(p.relative_to(out)): p.read_bytes() for p in sorted(out.rglob("*"))
-            if p.is_file() and p.parts[len(out.parts)] in ("frames", "manifests")}
-
-
-def test_killed_run_resumes_to_the_same_outputs(clips, synth_videos_dir, tmp_path):
+def test_killed_run_resumes_to_the_same_outputs(clips, synth_videos_dir, tmp_path, snapshot):
     videos = tmp_path / "videos"
     videos.mkdir()
     for i in range(3):  # distinct paths, distinct ids
