@@ -26,6 +26,7 @@ def geopre(*args: str, env=None) -> subprocess.CompletedProcess:
     (["--max-gap", "0"], "--max-gap must be at least 1"),
     (["--rate-limit", "fast"], "--rate-limit 'fast' is not a rate"),
     (["--cookies", "/nonexistent/cookies.txt"], "--cookies file /nonexistent/cookies.txt does not exist"),
+    (["--ray-address", "auto"], "--ray-address needs --distributor ray"),
 ])
 def test_bad_options_are_one_line_errors(clips, tmp_path, args, message):
     result = geopre("ingest", str(clips["scroll"]), "--out", str(tmp_path / "o"), *args)
