@@ -39,8 +39,8 @@ from geopre.cliutil import IMAGE_SIZE
                    "per video on a Ray cluster; needs `pip install 'geopre[ray]'` and, on a real cluster, "
                    "--out and local paths on a filesystem every node shares).")
 @click.option("--ray-address", metavar="auto|HOST:PORT",
-              help="Ray cluster to join with --distributor ray: `auto` (the one `ray start` began here) or the "
-                   "head's HOST:PORT. Default: a running local cluster, else a new local Ray instance.")
+              help="Ray cluster to join with --distributor ray: `auto` (the one `ray start` began on this "
+                   "machine) or the head's HOST:PORT. Default: a new local Ray instance (or $RAY_ADDRESS).")
 @click.option("--max-videos", type=int, help="Ingest at most this many videos (counting ones done earlier).")
 @click.option("--max-height", default=1080, show_default=True, type=int,
               help="Download the best video-only format up to this height.")

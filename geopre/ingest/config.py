@@ -51,7 +51,7 @@ class IngestConfig:
     jpeg_quality: int = 95
     workers: int = 1  # local distributor only: on Ray, the cluster's CPUs set the parallelism
     distributor: str = "local"  # where the per-video work runs: "local" (threads + processes) or "ray"
-    ray_address: str | None = None  # ray.init's address: None = a running local cluster or a new one
+    ray_address: str | None = None  # "auto" or "HOST:PORT" of a Ray cluster; None = a new local Ray instance
     max_videos: int | None = None
     retry_failed: bool = False
     keep_downloads: bool = False

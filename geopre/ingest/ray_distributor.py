@@ -12,6 +12,7 @@ written; the driver records it as failed (a dead worker is retried once first).
 from __future__ import annotations
 
 import dataclasses
+import os
 import re
 import socket
 from collections import deque
@@ -61,21 +62,26 @@ def schedule_ray(todo: list[Video], config: IngestConfig, on_result: Callable[[V
 
 
 def connect(address: str | None) -> bool:
-    """Join the Ray cluster at ``address`` (``auto``, ``HOST:PORT``; None = a running local cluster or a
-    new one), unless this process already has; returns whether this call started the connection."""
+    """Join the Ray cluster at ``address`` (``auto``: the one ``ray start`` began on this machine, or
+    ``HOST:PORT``); None starts a local Ray instance of our own, or joins ``$RAY_ADDRESS`` (as ``ray job
+    submit`` sets it). Does nothing if this process is connected already; returns whether it connected.
+
+    Not ray.init's own default for None, which joins the last cluster ``ray start`` began here, even
+    one that has died since (ray.init then retries for minutes)."""
     if ray.is_initialized():
         return False
+    address = address or os.environ.get("RAY_ADDRESS") or "local"
     try:
-        if address and (host_port := _HOST_PORT.match(address)):
+        if host_port := _HOST_PORT.match(address):
             # ray.init waits minutes for a head that is not there; a plain connect says so in seconds.
             socket.create_connection((host_port["host"], int(host_port["port"])), timeout=10).close()
         ray.init(address=address, logging_level="WARNING")
     except OSError as err:  # ConnectionError among them: no cluster at that address
         reason = one_line_reason(err).split(". ")[0]  # Ray's next sentence names its own CLI's flags
-        if address is None:
+        if address == "local":
             raise UserError(f"cannot start a local Ray instance: {reason}") from None
-        raise UserError(f"cannot join a Ray cluster at --ray-address {address}: {reason} (start one with "
-                        "`ray start --head`, or leave --ray-address out for a local one)") from None
+        raise UserError(f"cannot join a Ray cluster at {address}: {reason} (start one with `ray start --head`, "
+                        "or leave --ray-address out for a local one)") from None
     return True
 
 
