@@ -33,7 +33,14 @@ from geopre.cliutil import IMAGE_SIZE
               help="Frame file format.")
 @click.option("--jpeg-quality", default=95, show_default=True, type=int, help="JPEG quality 1-100.")
 @click.option("--workers", "-j", default=1, show_default=True, type=int,
-              help="Videos processed in parallel processes (downloads run ahead in threads).")
+              help="Videos processed in parallel processes (downloads run ahead in threads); local only.")
+@click.option("--distributor", default="local", show_default=True, type=click.Choice(["local", "ray"]),
+              help="Where videos are downloaded and processed: `local` (this machine) or `ray` (one Ray task "
+                   "per video on a Ray cluster; needs `pip install 'geopre[ray]'` and, on a real cluster, "
+                   "--out and local paths on a filesystem every node shares).")
+@click.option("--ray-address", metavar="auto|HOST:PORT",
+              help="Ray cluster to join with --distributor ray: `auto` (the one `ray start` began on this "
+                   "machine) or the head's HOST:PORT. Default: a new local Ray instance (or $RAY_ADDRESS).")
 @click.option("--max-videos", type=int, help="Ingest at most this many videos (counting ones done earlier).")
 @click.option("--max-height", default=1080, show_default=True, type=int,
               help="Download the best video-only format up to this height.")
@@ -48,8 +55,8 @@ from geopre.cliutil import IMAGE_SIZE
 @click.option("--strict", is_flag=True, help="Exit non-zero if any video failed (default: only if all failed).")
 @click.pass_context
 def ingest(ctx, sources, out, batch_files, fps, size, crop, start, end, min_flow, max_gap, flow_scale, image_format,
-           jpeg_quality, workers, max_videos, max_height, retries, rate_limit, cookies, retry_failed,
-           keep_downloads, strict):
+           jpeg_quality, workers, distributor, ray_address, max_videos, max_height, retries, rate_limit, cookies,
+           retry_failed, keep_downloads, strict):
     """Turn driving videos into moving 10 Hz frames and triplets for pretraining.
 
     SOURCE is a URL yt-dlp understands (a video, playlist, channel or page with videos), a local
@@ -69,7 +76,8 @@ def ingest(ctx, sources, out, batch_files, fps, size, crop, start, end, min_flow
         subsample=SubsampleConfig(fps=fps, size=size, crop=crop, start=start, end=end),
         filter=FilterConfig(min_flow=min_flow, max_gap=max_gap, flow_scale=flow_scale),
         download=DownloadConfig(max_height=max_height, retries=retries, rate_limit=rate_limit, cookies=cookies),
-        image_format=image_format, jpeg_quality=jpeg_quality, workers=workers, max_videos=max_videos,
+        image_format=image_format, jpeg_quality=jpeg_quality, workers=workers, distributor=distributor,
+        ray_address=ray_address, max_videos=max_videos,
         retry_failed=retry_failed, keep_downloads=keep_downloads))
     stats = pipeline.run_ingest(expand_sources(sources, batch_files), config)
     click.echo(pipeline.summary_table(stats))

@@ -7,6 +7,7 @@ from pathlib import Path
 
 CROP_BANDS = ("center", "bottom", "top")
 FRAME_FORMATS = ("jpg", "png")
+DISTRIBUTORS = ("local", "ray")
 
 
 @dataclass(frozen=True)
@@ -48,7 +49,9 @@ class IngestConfig:
     download: DownloadConfig = DownloadConfig()
     image_format: str = "jpg"
     jpeg_quality: int = 95
-    workers: int = 1
+    workers: int = 1  # local distributor only: on Ray, the cluster's CPUs set the parallelism
+    distributor: str = "local"  # where the per-video work runs: "local" (threads + processes) or "ray"
+    ray_address: str | None = None  # "auto" or "HOST:PORT" of a Ray cluster; None = a new local Ray instance
     max_videos: int | None = None
     retry_failed: bool = False
     keep_downloads: bool = False
@@ -72,6 +75,9 @@ def validate(config: IngestConfig) -> IngestConfig:
         (config.image_format not in FRAME_FORMATS, f"--format must be jpg or png (got {config.image_format!r})"),
         (not 1 <= config.jpeg_quality <= 100, f"--jpeg-quality must be 1..100 (got {config.jpeg_quality})"),
         (config.workers < 1, f"--workers must be at least 1 (got {config.workers})"),
+        (config.distributor not in DISTRIBUTORS,
+         f"--distributor must be one of {', '.join(DISTRIBUTORS)} (got {config.distributor!r})"),
+        (config.ray_address is not None and config.distributor != "ray", "--ray-address needs --distributor ray"),
         (config.max_videos is not None and config.max_videos < 1, f"--max-videos must be at least 1 (got {config.max_videos})"),
         (dl.max_height < 1, f"--max-height must be positive (got {dl.max_height})"),
         (dl.retries < 0, f"--retries must be >= 0 (got {dl.retries})"),

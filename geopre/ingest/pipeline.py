@@ -7,6 +7,8 @@ next video downloads while this one is decoded. A video is done when its manifes
 skips it without a request, and a video that failed is skipped (reported again) unless
 ``retry_failed``. Killing the run at any moment loses at most the videos in flight: their frames
 live in a ``.partial`` folder until the manifest is written, and are discarded on the next run.
+With ``distributor="ray"`` the same per-video work runs as Ray tasks instead (see
+:mod:`geopre.ingest.ray_distributor`); everything else here is shared.
 """
 
 from __future__ import annotations
@@ -154,6 +156,25 @@ def _process(video: Video, media: Path, info: dict | None, config: IngestConfig)
     return result
 
 
+def ingest_one(video: Video, config: IngestConfig) -> VideoResult:
+    """Download and process one video in one place: a Ray task, so the media stays on its worker's node."""
+    try:
+        media, info = _fetch(video, config)
+    except DownloadFailed as err:
+        return failed(video, err, "download")
+    return _process(video, media, _metadata(info), config)
+
+
+def failed(video: Video, err: Exception, stage: str) -> VideoResult:
+    """``video`` failed with ``err`` in ``stage``: a download error is yt-dlp's one-line reason; anything
+    else is a bug, which must not sink the other videos and is reported, not hidden."""
+    if isinstance(err, DownloadFailed):
+        return VideoResult(video.video_id, video.url, "failed", str(err))
+    log.debug("unexpected error on %s", video.url, exc_info=err)
+    return VideoResult(video.video_id, video.url, "failed",
+                       f"unexpected {type(err).__name__} in {stage}: {one_line_reason(err)}")
+
+
 def _skipped(out: Path, video: Video) -> VideoResult:
     record = layout.load_manifest(out, video.video_id)
     kept = sum(1 for f in record["frames"] if f["kept"])
@@ -215,8 +236,22 @@ def _executor(workers: int) -> Executor:
     return ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("spawn"))
 
 
-def _schedule(todo: list[Video], config: IngestConfig, on_result: Callable[[VideoResult], None]) -> None:
-    """Download ahead in threads, process in the pool; each finished video goes to ``on_result``."""
+Distributor = Callable[[list[Video], IngestConfig, Callable[[VideoResult], None]], None]
+
+
+def distributor(config: IngestConfig) -> Distributor:
+    """Where the per-video work runs: here (:func:`schedule_local`) or as Ray tasks. Ray is optional,
+    so its module is imported only when asked for; without ray installed that import is a UserError."""
+    if config.distributor == "ray":
+        from geopre.ingest.ray_distributor import schedule_ray
+
+        return schedule_ray
+    return schedule_local
+
+
+def schedule_local(todo: list[Video], config: IngestConfig, on_result: Callable[[VideoResult], None]) -> None:
+    """The local distributor: download ahead in threads, process in the pool; each finished video goes
+    to ``on_result``."""
     queue = deque(todo)
     ahead = config.workers + 1  # videos downloading or downloaded but not yet processed, beyond the busy ones
     in_flight: dict = {}
@@ -232,13 +267,8 @@ def _schedule(todo: list[Video], config: IngestConfig, on_result: Callable[[Vide
                 stage, video = in_flight.pop(future)
                 try:
                     value = future.result()
-                except DownloadFailed as err:
-                    on_result(VideoResult(video.video_id, video.url, "failed", str(err)))
-                    continue
-                except Exception as err:  # a bug must not sink the other videos; it is reported, not hidden
-                    log.debug("unexpected error on %s", video.url, exc_info=True)
-                    on_result(VideoResult(video.video_id, video.url, "failed",
-                                          f"unexpected {type(err).__name__} in {stage}: {one_line_reason(err)}"))
+                except Exception as err:
+                    on_result(failed(video, err, stage))
                     continue
                 if stage == "download":
                     media, info = value
@@ -258,6 +288,7 @@ def _schedule(todo: list[Video], config: IngestConfig, on_result: Callable[[Vide
 def run_ingest(sources: list[Source], config: IngestConfig) -> dict:
     """Ingest every video of ``sources`` into ``config.out``; returns (and writes) the run's stats."""
     check_ffmpeg()
+    schedule = distributor(config)
     started = time.perf_counter()
     out = ensure_writable_dir(config.out)
     todo, results = plan(sources, config)
@@ -277,7 +308,7 @@ def run_ingest(sources: list[Source], config: IngestConfig) -> dict:
             bar.update(1)
             frames_bar.update(result.frames_decoded)
 
-        _schedule(todo, config, on_result)
+        schedule(todo, config, on_result)
     stats = make_stats(results, time.perf_counter() - started)
     atomic_write_json(out / "ingest_stats.json", stats)
     return stats

@@ -1,8 +1,11 @@
-"""Small real clips made by ffmpeg: a still image, a scrolling pattern, a 30 fps clip."""
+"""Small real clips made by ffmpeg (a still image, a scrolling pattern, a 30 fps clip), a small site
+with the failures users meet, and a snapshot of an output folder to compare runs by."""
 
 from __future__ import annotations
 
+import shutil
 import subprocess
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -42,3 +45,28 @@ def clips(tmp_path_factory):
     encode(["-loop", "1", "-i", str(folder / "wide.png"), "-vf", "crop=320:180:'t*120':0"], folder / "scroll.mp4", 2)
     encode(["-f", "lavfi", "-i", "testsrc2=size=160x96:rate=30"], folder / "counter30.mp4", 3)
     return {name: folder / f"{name}.mp4" for name in ("still", "scroll", "counter30")}
+
+
+@pytest.fixture
+def web(synth_videos_dir, tmp_path):
+    """A site: the synthetic videos and their page, plus a text file posing as mp4, a truncated
+    mp4 and a page without any video."""
+    root = tmp_path / "site"
+    shutil.copytree(synth_videos_dir / "videos", root / "videos")
+    shutil.copy(synth_videos_dir / "index.html", root / "index.html")
+    good = sorted((root / "videos").glob("*.mp4"))[0].read_bytes()
+    (root / "bad.mp4").write_text("this is not a video\n")
+    (root / "cut.mp4").write_bytes(good[: len(good) // 3])
+    (root / "empty.html").write_text("<html><body><p>no video here</p></body></html>")
+    return root
+
+
+def output_files(out: Path) -> dict[str, bytes]:
+    return {str(p.relative_to(out)): p.read_bytes() for p in sorted(out.rglob("*"))
+            if p.is_file() and p.parts[len(out.parts)] in ("frames", "manifests")}
+
+
+@pytest.fixture(scope="session")
+def snapshot():
+    """``snapshot(out)``: every frame and manifest file under ``out`` as {relative path: bytes}."""
+    return output_files

@@ -11,7 +11,6 @@ import signal
 import subprocess
 import sys
 import time
-from pathlib import Path
 
 import pytest
 
@@ -27,6 +26,7 @@ def geopre(*args: str, env=None) -> subprocess.CompletedProcess:
     (["--max-gap", "0"], "--max-gap must be at least 1"),
     (["--rate-limit", "fast"], "--rate-limit 'fast' is not a rate"),
     (["--cookies", "/nonexistent/cookies.txt"], "--cookies file /nonexistent/cookies.txt does not exist"),
+    (["--ray-address", "auto"], "--ray-address needs --distributor ray"),
 ])
 def test_bad_options_are_one_line_errors(clips, tmp_path, args, message):
     result = geopre("ingest", str(clips["scroll"]), "--out", str(tmp_path / "o"), *args)
@@ -48,12 +48,7 @@ def test_exit_code_is_zero_unless_everything_failed(clips, tmp_path):
     assert geopre("ingest", still, "--out", str(tmp_path / "c"), "--size", "64x32").returncode == 1
 
 
-def snapshot(out: Path) -> dict[str, bytes]:
-    return {str(p.relative_to(out)): p.read_bytes() for p in sorted(out.rglob("*"))
-            if p.is_file() and p.parts[len(out.parts)] in ("frames", "manifests")}
-
-
-def test_killed_run_resumes_to_the_same_outputs(clips, synth_videos_dir, tmp_path):
+def test_killed_run_resumes_to_the_same_outputs(clips, synth_videos_dir, tmp_path, snapshot):
     videos = tmp_path / "videos"
     videos.mkdir()
     for i in range(3):  # distinct paths, distinct ids

@@ -7,8 +7,6 @@ import json
 import shutil
 from pathlib import Path
 
-import pytest
-
 from geopre.ingest import manifest as layout
 from geopre.ingest.config import FilterConfig, IngestConfig, SubsampleConfig
 from geopre.ingest.pipeline import run_ingest, summary_table
@@ -20,20 +18,6 @@ SMALL = SubsampleConfig(fps=10, size=(128, 64))
 
 def config(out: Path, **kwargs) -> IngestConfig:
     return IngestConfig(out=out, subsample=kwargs.pop("subsample", SMALL), **kwargs)
-
-
-@pytest.fixture
-def web(synth_videos_dir, tmp_path):
-    """A site: the synthetic videos and their page, plus a text file posing as mp4, a truncated
-    mp4 and a page without any video."""
-    root = tmp_path / "site"
-    shutil.copytree(synth_videos_dir / "videos", root / "videos")
-    shutil.copy(synth_videos_dir / "index.html", root / "index.html")
-    good = sorted((root / "videos").glob("*.mp4"))[0].read_bytes()
-    (root / "bad.mp4").write_text("this is not a video\n")
-    (root / "cut.mp4").write_bytes(good[: len(good) // 3])
-    (root / "empty.html").write_text("<html><body><p>no video here</p></body></html>")
-    return root
 
 
 def test_served_playlist_and_failures(web, tmp_path):
