@@ -3,8 +3,9 @@ PY      ?= python3
 VENV    ?= .venv
 BIN     := $(VENV)/bin
 PYTEST_ARGS ?=
+PRESET  ?= small
 
-.PHONY: install test demo bench ffmpeg clean
+.PHONY: install test demo bench reproduce ffmpeg clean
 
 install: ffmpeg $(BIN)/geopre
 
@@ -32,6 +33,10 @@ test:
 
 demo:
 	$(BIN)/geopre demo --out demo
+
+# The paper's claims on the embedded world; PRESET=tiny|small|paper|hd. Reruns reuse finished stages.
+reproduce:
+	$(BIN)/geopre reproduce --preset $(PRESET) --out results/$(PRESET)
 
 bench:
 	$(BIN)/python -m bench.run

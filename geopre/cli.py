@@ -32,11 +32,12 @@ def _register_commands() -> None:
     # Sub-command modules import torch/cv2 lazily inside their functions so `geopre --help` stays fast.
     from geopre.demo import demo
     from geopre.ingest.cli import ingest
+    from geopre.reproduce.cli import reproduce
     from geopre.shards.cli import shard
     from geopre.synth.cli import serve, synth
     from geopre.train.cli import evaluate, export, finetune, predict, pretrain
 
-    for command in (synth, serve, ingest, shard, pretrain, export, finetune, evaluate, predict, demo):
+    for command in (synth, serve, ingest, shard, pretrain, export, finetune, evaluate, predict, demo, reproduce):
         cli.add_command(command)
 
 

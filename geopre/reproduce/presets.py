@@ -1,0 +1,92 @@
+"""The study's sizes and schedules, one preset per kind of machine.
+
+``small`` is the default: it must answer the paper's three claims on a 2-core CPU within two
+hours, so images are 192x64 (a third of the paper's 640x192 per side, the same 3:1 shape) and
+schedules are a few hundred steps. ``paper`` and ``hd`` are the paper's settings for a GPU
+machine (III-D, IV); ``tiny`` only proves the machinery works (the smoke test).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from geopre.errors import UserError
+
+
+@dataclass(frozen=True)
+class Preset:
+    name: str
+    # The world: "internet" videos (uncalibrated), a KITTI-style tree, a Cityscapes-style tree.
+    videos: int
+    video_seconds: float
+    video_sizes: tuple[tuple[int, int], ...]
+    video_render_scale: float  # render below the file's size and upscale, as web video often is
+    ingest_size: tuple[int, int]
+    kitti_drives: int
+    kitti_test_drives: int
+    kitti_frames: int
+    kitti_size: tuple[int, int]
+    city_sequences: int
+    city_size: tuple[int, int]
+    # Pretraining (paper III-D): one run per mixture of Table I.
+    mixtures: tuple[str, ...]
+    pretrain_size: tuple[int, int]
+    pretrain_batch: int
+    pretrain_steps: int
+    # Fine-tuning (paper IV, V): the same number of steps for every fraction, so every cell of the
+    # few-shot study gets the same compute; only the data it sees differs.
+    train_size: tuple[int, int]
+    finetune_batch: int
+    stereo_steps: int
+    mono_steps: int
+    fractions: tuple[float, ...] = (0.05, 0.1, 1.0)
+    seeds: tuple[int, ...] = (0, 1, 2)
+    mono: bool = True  # the Table II cell: M mode at 100 %
+    validations: int = 5  # validations per fine-tune run; the best one is scored (paper V-B)
+    start_depth: float | None = 10.0  # see geopre.model.depth.DepthDecoder.start_at
+    arch: str = "resnet18"
+    workers: int = 0
+    world_seed: int = 0
+    notes: tuple[str, ...] = field(default_factory=tuple)
+
+
+PRESETS: dict[str, Preset] = {
+    "tiny": Preset(
+        name="tiny", videos=2, video_seconds=4.0, video_sizes=((320, 180), (256, 144)), video_render_scale=1.0,
+        ingest_size=(256, 96), kitti_drives=3, kitti_test_drives=1, kitti_frames=14, kitti_size=(256, 96),
+        city_sequences=3, city_size=(256, 128), mixtures=("d", "kcd"), pretrain_size=(96, 32), pretrain_batch=2,
+        pretrain_steps=3, train_size=(96, 32), finetune_batch=2, stereo_steps=4, mono_steps=2,
+        fractions=(0.2, 1.0), seeds=(0, 1), validations=2,
+        notes=("tiny proves the machinery only: its numbers mean nothing",)),
+    "small": Preset(
+        name="small", videos=10, video_seconds=20.0, video_sizes=((640, 360), (854, 480), (480, 270)),
+        video_render_scale=0.5, ingest_size=(416, 128), kitti_drives=8, kitti_test_drives=2, kitti_frames=60,
+        kitti_size=(416, 128), city_sequences=18, city_size=(384, 192), mixtures=("d", "kcd"),
+        pretrain_size=(192, 64), pretrain_batch=8, pretrain_steps=800, train_size=(192, 64), finetune_batch=8,
+        stereo_steps=150, mono_steps=80, validations=5,
+        notes=("192x64 keeps the KITTI-like 3:1 shape at a tenth of the paper's pixels, and schedules are "
+               "hundreds of steps, not the paper's tens of thousands: that is what fits 2 CPU cores in 2 hours, "
+               "and it is enough for depth to leave its start in every cell (see the learning curves)",)),
+    "paper": Preset(
+        name="paper", videos=60, video_seconds=60.0, video_sizes=((1280, 720), (1920, 1080), (854, 480)),
+        video_render_scale=0.5, ingest_size=(640, 192), kitti_drives=40, kitti_test_drives=6, kitti_frames=200,
+        kitti_size=(1242, 375), city_sequences=60, city_size=(1024, 512),
+        mixtures=("d", "k", "c", "kc", "kcd"), pretrain_size=(640, 192), pretrain_batch=20, pretrain_steps=20000,
+        train_size=(640, 192), finetune_batch=12, stereo_steps=6000, mono_steps=6000, workers=4),
+    "hd": Preset(
+        name="hd", videos=60, video_seconds=60.0, video_sizes=((1280, 720), (1920, 1080)), video_render_scale=0.5,
+        ingest_size=(1024, 320), kitti_drives=40, kitti_test_drives=6, kitti_frames=200, kitti_size=(1242, 375),
+        city_sequences=60, city_size=(1024, 512), mixtures=("d", "kcd"), pretrain_size=(1024, 320),
+        pretrain_batch=8, pretrain_steps=20000, train_size=(1024, 320), finetune_batch=6, stereo_steps=6000,
+        mono_steps=6000, arch="resnet50", workers=4),
+}
+
+# Table I's mixtures: k = KITTI raw, c = Cityscapes sequences, d = internet driving video.
+MIXTURE_SOURCES = {"k": "kitti", "c": "cityscapes", "d": "ingest"}
+
+
+def get_preset(name: str) -> Preset:
+    try:
+        return PRESETS[name]
+    except KeyError:
+        raise UserError(f"unknown preset {name!r}: choose one of {', '.join(PRESETS)}") from None

@@ -1,0 +1,258 @@
+"""`make reproduce`: the paper's three claims (V-A accuracy, V-B few-shot, V-C generalisation), measured.
+
+:func:`plan` lists every stage of the study for a preset, through the same library functions the
+CLI commands call: render the world, serve the videos and ingest them with yt-dlp, shard each
+pretraining mixture (Table I), pretrain and export one encoder per mixture, fine-tune depth from
+every initialisation (few-shot in S mode, Table II's M mode at 100 %) with several seeds, evaluate
+each model on the KITTI-style Eigen test split and the Cityscapes-style test split, write the
+report. :func:`run_study` runs them with :class:`~geopre.reproduce.stages.StageRunner`, so an
+interrupted study picks up at the stage it stopped in.
+
+Folder layout under ``OUT``: ``REPORT.md`` and ``figures/`` (small, meant to be read and kept),
+``cache/`` (the world, shards, training runs: large, regenerable), ``stages.json``.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import math
+import os
+from dataclasses import dataclass
+from functools import partial
+from pathlib import Path
+
+from geopre.errors import UserError
+from geopre.reproduce.presets import MIXTURE_SOURCES, Preset
+from geopre.reproduce.stages import Stage, StageRunner
+
+VIDEO_PORT = 8767  # fixed, so the served URLs and ingest's video ids match from run to run
+KITTI_EVAL = "eval_kitti_eigen.json"
+CITY_EVAL = "eval_cityscapes_test.json"
+
+# Seconds per unit on a 2-core CPU at the small preset, measured once; only seed the first estimate.
+PRIOR_RATES = {"render-videos": 0.03, "ingest": 0.01, "render-kitti": 0.15, "render-cityscapes": 0.15,
+               "shard": 0.01, "pretrain": 1.2, "finetune-S": 1.0, "finetune-M": 2.6, "report": 20.0}
+
+
+@dataclass(frozen=True)
+class Cell:
+    """One fine-tuning run of the study."""
+
+    mode: str  # S or M
+    fraction: float
+    init: str  # "scratch", "imagenet", or "geo-<mixture>"
+    seed: int
+
+    @property
+    def name(self) -> str:
+        return f"{self.mode}_{round(self.fraction * 100):03d}pct_{self.init}_seed{self.seed}"
+
+
+@dataclass(frozen=True)
+class Study:
+    preset: Preset
+    out: Path
+    imagenet_weights: Path | None = None
+    device: str = "auto"
+    jobs: int = 1  # stages run at once (training runs in parallel processes; see stages.py)
+
+    @property
+    def cache(self) -> Path:
+        return self.out / "cache"
+
+    @property
+    def kitti(self) -> Path:
+        return self.cache / "kitti"
+
+    @property
+    def cityscapes(self) -> Path:
+        return self.cache / "cityscapes"
+
+    def encoder(self, mixture: str) -> Path:
+        return self.cache / "pretrain" / mixture / "encoder.pth"
+
+    def run_dir(self, cell: Cell) -> Path:
+        return self.cache / "finetune" / cell.name
+
+    @property
+    def inits(self) -> list[str]:
+        inits = ["scratch"] + [f"geo-{m}" for m in self.preset.mixtures]
+        return inits + (["imagenet"] if self.imagenet_weights else [])
+
+    def cells(self) -> list[Cell]:
+        p = self.preset
+        cells = [Cell("S", f, init, seed) for seed in p.seeds for f in sorted(p.fractions, reverse=True)
+                 for init in self.inits]
+        if p.mono:
+            cells += [Cell("M", 1.0, init, seed) for seed in p.seeds for init in self.inits]
+        return cells
+
+
+def default_jobs(device: str) -> int:
+    import torch
+
+    gpu = device.startswith("cuda") or (device == "auto" and torch.cuda.is_available())
+    return 1 if gpu else max(1, min(2, os.cpu_count() or 1))
+
+
+def _train_frames(kitti_root: Path, mode: str) -> int:
+    from geopre.data import kitti
+    from geopre.train.finetune import DEFAULT_SPLIT
+
+    return len(kitti.read_split(kitti_root / "splits" / DEFAULT_SPLIT[mode] / "train_files.txt"))
+
+
+def schedule(frames: int, fraction: float, batch: int, steps: int, validations: int) -> dict:
+    """Epochs, batch size, decay and validation interval for ``steps`` steps on a subset.
+
+    Every cell trains about ``steps`` steps whatever its fraction (a 5 % subset simply runs more
+    epochs); the learning rate drops x0.1 for the last quarter, as monodepth2's 15 of 20 epochs.
+    """
+    subset = max(1, math.ceil(fraction * frames))
+    batch = min(batch, subset)
+    per_epoch = subset // batch
+    epochs = max(1, round(steps / per_epoch))
+    return {"batch_size": batch, "epochs": epochs, "decay_epochs": max(1, round(0.75 * epochs)),
+            "val_every": max(1, epochs // validations), "steps": epochs * per_epoch}
+
+
+def plan(study: Study) -> list[Stage]:
+    from geopre.reproduce import report
+
+    p, cache = study.preset, study.cache
+    stages = [
+        Stage("render internet videos", "render-videos",
+              p.videos * p.video_seconds * 30, cache / "videos" / "index.html", partial(_render_videos, study)),
+        Stage("serve + yt-dlp ingest", "ingest", p.videos * p.video_seconds * 30, cache / "ingest",
+              partial(_ingest, study)),
+        Stage("render KITTI-style tree", "render-kitti", p.kitti_drives * p.kitti_frames,
+              study.kitti / "synth.json", partial(_render_kitti, study)),
+        Stage("render Cityscapes-style tree", "render-cityscapes", p.city_sequences * 30,
+              study.cityscapes / "synth.json", partial(_render_cityscapes, study)),
+    ]
+    for mixture in p.mixtures:
+        stages.append(Stage(f"shard mixture {mixture}", "shard", p.videos * p.video_seconds * 10,
+                            cache / "shards" / mixture / "index.json", partial(_shard, study, mixture)))
+    for mixture in p.mixtures:
+        stages.append(Stage(f"pretrain + export {mixture}", "pretrain", p.pretrain_steps, study.encoder(mixture),
+                            partial(_pretrain, study, mixture), parallel=True))
+    for cell in study.cells():
+        steps = p.stereo_steps if cell.mode == "S" else p.mono_steps
+        stages.append(Stage(f"finetune + evaluate {cell.name}", f"finetune-{cell.mode}", steps,
+                            study.run_dir(cell) / CITY_EVAL, partial(_cell, study, cell), parallel=True))
+    stages.append(Stage("report", "report", 1, study.out / "REPORT.md", partial(report.write_report, study)))
+    return stages
+
+
+def run_study(study: Study, echo=print) -> Path:
+    if study.imagenet_weights is not None and not Path(study.imagenet_weights).is_file():
+        raise UserError(f"--imagenet-weights {study.imagenet_weights}: no such file")
+    study.cache.mkdir(parents=True, exist_ok=True)
+    runner = StageRunner(study.out, PRIOR_RATES, echo, jobs=study.jobs)
+    runner.run(plan(study))
+    return study.out / "REPORT.md"
+
+
+# --- stages ------------------------------------------------------------------------------------
+
+def _render_videos(study: Study) -> None:
+    from geopre.synth import videos
+
+    p = study.preset
+    videos.write_videos(study.cache / "videos", p.videos, p.video_seconds, p.world_seed, sizes=p.video_sizes,
+                        render_scale=p.video_render_scale, workers=min(2, os.cpu_count() or 1))
+
+
+def _ingest(study: Study) -> None:
+    from geopre.ingest.config import IngestConfig, SubsampleConfig
+    from geopre.ingest.pipeline import run_ingest
+    from geopre.ingest.sources import expand_sources
+    from geopre.synth.serve import serving
+
+    with contextlib.ExitStack() as stack:
+        try:
+            base = stack.enter_context(serving(study.cache / "videos", port=VIDEO_PORT))
+        except UserError:  # port taken: a rerun then re-ingests under new ids, which costs time only
+            base = stack.enter_context(serving(study.cache / "videos"))
+        stats = run_ingest(expand_sources([base + "index.html"]), IngestConfig(
+            out=study.cache / "ingest", subsample=SubsampleConfig(size=study.preset.ingest_size),
+            workers=min(2, os.cpu_count() or 1)))
+    # A video can fail honestly (a car that waits at lights for the whole clip has no triplet);
+    # the report lists the reasons. Only an ingest that yields nothing stops the study.
+    if not stats["triplets"]:
+        raise UserError(f"ingest produced no triplets; see {study.cache / 'ingest' / 'failures'}")
+
+
+def _render_kitti(study: Study) -> None:
+    from geopre.synth import kitti
+
+    p = study.preset
+    kitti.write_kitti(study.kitti, p.kitti_drives, p.kitti_test_drives, p.kitti_frames, *p.kitti_size,
+                      seed=p.world_seed + 1, workers=min(2, os.cpu_count() or 1))
+
+
+def _render_cityscapes(study: Study) -> None:
+    from geopre.synth import cityscapes
+
+    p = study.preset
+    cityscapes.write_cityscapes(study.cityscapes, p.city_sequences, *p.city_size, seed=p.world_seed + 2)
+
+
+def _shard(study: Study, mixture: str) -> None:
+    from geopre.shards.sources import SourceSpec
+    from geopre.shards.write import WriteConfig, write_shards
+
+    roots = {"ingest": study.cache / "ingest", "kitti": study.kitti, "cityscapes": study.cityscapes}
+    specs = [SourceSpec(MIXTURE_SOURCES[letter], roots[MIXTURE_SOURCES[letter]]) for letter in mixture]
+    write_shards(specs, WriteConfig(study.cache / "shards" / mixture, maxcount=500, val_fraction=0.1,
+                                    seed=study.preset.world_seed))
+
+
+def _pretrain(study: Study, mixture: str) -> None:
+    from geopre.train.export import export_encoder
+    from geopre.train.pretrain import PretrainConfig, pretrain
+
+    p = study.preset
+    run = study.cache / "pretrain" / mixture
+    every = max(1, p.pretrain_steps // 5)
+    pretrain(PretrainConfig(
+        shards=str(study.cache / "shards" / mixture), out=run, arch=p.arch, size=p.pretrain_size,
+        batch_size=p.pretrain_batch, steps=p.pretrain_steps, init="scratch", workers=p.workers,
+        device=study.device, log_every=max(1, p.pretrain_steps // 50), val_every=every, visual_every=every,
+        checkpoint_every=every, resume=(run / "checkpoints").is_dir()), echo=lambda _: None)
+    export_encoder(run, study.encoder(mixture))
+
+
+def _finetune(study: Study, cell: Cell) -> None:
+    from geopre.train.finetune import FinetuneConfig, finetune
+
+    p = study.preset
+    steps = p.stereo_steps if cell.mode == "S" else p.mono_steps
+    plan_ = schedule(_train_frames(study.kitti, cell.mode), cell.fraction, p.finetune_batch, steps, p.validations)
+    if cell.init.startswith("geo-"):
+        init = str(study.encoder(cell.init[len("geo-"):]))
+    else:
+        init = cell.init
+    run = study.run_dir(cell)
+    finetune(FinetuneConfig(
+        data_root=study.kitti, run_dir=run, mode=cell.mode, arch=p.arch, width=p.train_size[0],
+        height=p.train_size[1], batch_size=plan_["batch_size"], epochs=plan_["epochs"],
+        decay_epochs=plan_["decay_epochs"], val_every=plan_["val_every"], start_depth=p.start_depth, init=init,
+        imagenet_weights=study.imagenet_weights, fraction=cell.fraction, seed=cell.seed, device=study.device,
+        workers=p.workers, log_every=max(1, steps // 40), resume=(run / "checkpoints").is_dir()))
+
+
+def _cell(study: Study, cell: Cell) -> None:
+    if not (study.run_dir(cell) / "summary.json").exists():
+        _finetune(study, cell)
+    _evaluate(study, cell)
+
+
+def _evaluate(study: Study, cell: Cell) -> None:
+    from geopre.train.evaluate import EvaluateConfig, evaluate
+
+    run = study.run_dir(cell)
+    # The best validation epoch, as the paper reports for its few-shot models (V-B).
+    evaluate(EvaluateConfig(model=run, data_root=study.kitti, best=True, device=study.device))
+    evaluate(EvaluateConfig(model=run, data_root=study.cityscapes, dataset="cityscapes", best=True,
+                            device=study.device))

@@ -1,0 +1,84 @@
+"""The study's pure parts (schedules, verdicts, cells) and the tiny preset end to end."""
+
+import json
+import re
+
+import pytest
+
+from geopre.reproduce.presets import PRESETS, get_preset
+from geopre.reproduce.report import claim_verdict, mean_std
+from geopre.reproduce.study import Cell, Study, plan, run_study, schedule
+from geopre.errors import UserError
+
+
+def test_schedule_gives_every_fraction_the_same_steps():
+    full = schedule(frames=400, fraction=1.0, batch=8, steps=150, validations=5)
+    few = schedule(frames=400, fraction=0.05, batch=8, steps=150, validations=5)
+    assert full == {"batch_size": 8, "epochs": 3, "decay_epochs": 2, "val_every": 1, "steps": 150}
+    # 5 % of 400 = 20 frames = 2 batches an epoch: 75 epochs, validated every 15, decayed after 56
+    assert few == {"batch_size": 8, "epochs": 75, "decay_epochs": 56, "val_every": 15, "steps": 150}
+
+
+def test_schedule_shrinks_the_batch_to_a_tiny_subset():
+    assert schedule(frames=40, fraction=0.05, batch=8, steps=10, validations=2)["batch_size"] == 2
+
+
+def test_claim_verdict_needs_a_gap_beyond_the_seed_noise():
+    assert mean_std([1.0, 2.0, 3.0]) == pytest.approx((2.0, 1.0))
+    assert claim_verdict([0.30, 0.31, 0.29], [0.20, 0.21, 0.19]) == "held"
+    assert claim_verdict([0.20, 0.21, 0.19], [0.30, 0.31, 0.29]) == "reversed"
+    assert claim_verdict([0.30, 0.20, 0.40], [0.29, 0.19, 0.39]) == "not shown"
+    assert claim_verdict([0.80, 0.81], [0.90, 0.91], lower_is_better=False) == "held"
+
+
+def test_cells_cover_inits_fractions_and_seeds(tmp_path):
+    study = Study(PRESETS["small"], tmp_path)
+    cells = study.cells()
+    assert len(cells) == 3 * 3 * 3 + 3 * 3  # S: inits x fractions x seeds; M: inits x seeds
+    assert len({c.name for c in cells}) == len(cells)
+    assert Cell("S", 0.05, "geo-d", 2).name == "S_005pct_geo-d_seed2"
+    names = [s.name for s in plan(study)]
+    assert names[-1] == "report" and len(names) == len(set(names))
+    with_imagenet = Study(PRESETS["small"], tmp_path, imagenet_weights=tmp_path / "w.pth")
+    assert "imagenet" in with_imagenet.inits
+
+
+def test_unknown_preset_and_missing_weights_are_user_errors(tmp_path):
+    with pytest.raises(UserError, match="unknown preset"):
+        get_preset("huge")
+    with pytest.raises(UserError, match="no such file"):
+        run_study(Study(PRESETS["tiny"], tmp_path, imagenet_weights=tmp_path / "missing.pth"))
+
+
+@pytest.mark.slow
+def test_tiny_preset_runs_every_stage_and_reports_every_row(tmp_path):
+    out = tmp_path / "study"
+    study = Study(get_preset("tiny"), out, jobs=2)
+    lines = []
+    report = run_study(study, echo=lines.append)
+    text = report.read_text()
+    state = json.loads((out / "stages.json").read_text())
+    assert set(state["stages"]) == {s.name for s in plan(study)}
+    for cell in study.cells():
+        run = study.run_dir(cell)
+        for name in ("summary.json", "best.safetensors", "eval_kitti_eigen.json", "eval_cityscapes_test.json"):
+            assert (run / name).is_file(), (cell.name, name)
+    for mixture in study.preset.mixtures:
+        assert study.encoder(mixture).is_file()
+    for figure in ("fewshot", "generalisation", "learning_curves", "depth_grid"):
+        assert (out / "figures" / f"{figure}.png").stat().st_size > 1000
+    for claim in ("Claim 1, accuracy", "Claim 2, few-shot", "Claim 3, generalisation"):
+        assert re.search(rf"\*\*{claim} \(V-[ABC]\): (held|held in part|not shown|did not hold)", text), claim
+    # Table II style rows: one per init for S and M, with mean ± std over both seeds
+    for init in ("random (scratch)", "geometric (d)", "geometric (kcd)"):
+        assert len(re.findall(rf"^\| {re.escape(init)} \| 2 \| \d", text, re.M)) == 3  # S, M, Cityscapes S
+        assert len(re.findall(rf"^\| {re.escape(init)} \| \d.* ± .* \| \d.* ± ", text, re.M)) == 2  # few-shot tables
+    assert "| pretrain + export kcd | pretrain |" in text
+    # every number in the tables came from a run folder: the scratch S 100 % mean is the mean of its evals
+    values = [json.loads((study.run_dir(Cell("S", 1.0, "scratch", s)) / "eval_kitti_eigen.json").read_text())
+              ["metrics"]["abs_rel"] for s in study.preset.seeds]
+    assert f"| random (scratch) | 2 | {sum(values) / 2:.3f} ± " in text
+    # a rerun finds everything done
+    again = []
+    run_study(study, echo=again.append)
+    assert any(f"{len(plan(study))} already done" in line for line in again)
