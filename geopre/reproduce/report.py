@@ -270,6 +270,36 @@ def _claims(records, study) -> list[str]:
     return paragraphs
 
 
+def _gpu_checks() -> list[str]:
+    """The paper-size GPU checks recorded in this checkout (``bench/gpu.py``), marked with their device.
+
+    They are separate runs (a GPU is lent only now and then), so the report shows them apart from
+    this run's numbers, with the file they come from.
+    """
+    lines = []
+    for path in sorted((Path(__file__).resolve().parents[2] / "bench" / "results").glob("*gpu-check*.json")):
+        check = json.loads(path.read_text())
+        stages = check.get("stages", {})
+        lines.append(f"From `bench/results/{path.name}` ({check.get('device')}, torch {check.get('torch')}, "
+                     f"scale `{check.get('scale')}`):")
+        lines.append("")
+        pre = stages.get("pretrain", {})
+        if pre.get("ok"):
+            lines.append(f"- pretrain: {pre['steps']} steps, {pre['samples_per_s']:.0f} triplets/s, final loss "
+                         f"{pre['final_loss']:.4f}, val photometric {pre['val_photometric']:.4f}")
+        for name, stage in stages.items():
+            curve = stage.get("val_abs_rel_by_epoch") if stage.get("ok") else None
+            if curve:
+                points = ", ".join(f"{step}: {value:.3f}" for step, value in curve[::3])
+                lines.append(f"- {name}: {stage['steps']} steps, val abs_rel by step {points}")
+        metrics = stages.get("evaluate", {}).get("metrics")
+        if metrics:
+            lines.append("- Eigen test of finetune_S_from_export: " +
+                         ", ".join(f"{k} {metrics[k]:.3f}" for k in METRIC_NAMES))
+        lines.append("")
+    return lines
+
+
 def _versions() -> dict:
     import cv2
     import torch
@@ -365,6 +395,9 @@ def write_report(study) -> Path:
         if (figures / f"pretrain_flow_{mixture}.png").exists():
             lines += [f"Mixture `{mixture}`, last visual (I_t, I_t+1, warped, flow, error): "
                       f"![flow {mixture}](figures/pretrain_flow_{mixture}.png)", ""]
+    gpu = _gpu_checks()
+    if gpu:
+        lines += ["## GPU checks at the paper's size (separate runs, not this study)", "", *gpu]
     lines += ["## How it was run", "",
               f"- Command: `make reproduce PRESET={preset.name}` = `geopre reproduce --preset {preset.name} "
               f"--out {out}`" + (f" --imagenet-weights {study.imagenet_weights}" if study.imagenet_weights else ""),
