@@ -185,8 +185,8 @@ def run(out_dir) -> dict:
     import torch
 
     from geopre.shards.augment import AugmentConfig, prepare_batch
-    from geopre.shards.read import (LoaderConfig, Skips, collate, decode_triplet, resolve_shards, triplet_pipeline,
-                                    view_sample)
+    from geopre.shards.read import (FIELDS, LoaderConfig, Skips, batch_tensor, collate, decode_triplet,
+                                    resolve_shards, triplet_pipeline, view_sample)
 
     torch.set_num_threads(1)  # one core per process, as in the loader's workers
     shards = _make_shards(Path(out_dir))
@@ -224,6 +224,11 @@ def run(out_dir) -> dict:
         "draw_view": _cpu_ms_per_item(lambda: [view_sample(d, augment, True) for d in decoded], n),
         "collate": _cpu_ms_per_item(lambda: [collate(viewed[k:k + BATCH], SIZE) for k in range(0, n, BATCH)], n),
         "worker_pipeline": _cpu_ms_per_item(lambda: sum(1 for _ in pipeline), n // BATCH * BATCH),
+        # A worker's batch goes to the main process in fresh shared memory: the kernel's cost of
+        # faulting in (and zeroing) its pages, per triplet.
+        "fresh_shared_batch": _cpu_ms_per_item(lambda: [batch_tensor((BATCH, len(FIELDS), SIZE[1], SIZE[0], 3),
+                                                                     torch.uint8, shared=True).fill_(0)
+                                                        for _ in range(n // BATCH)], n // BATCH * BATCH),
         "prepare_batch_on_cpu": _cpu_ms_per_item(lambda: [prepare_batch(b, "cpu") for b in batches], n, repeat=1),
     }
     stage["bare_decode"] = _cpu_ms_per_item(lambda: _decode_torchvision(frames), n)

@@ -209,10 +209,10 @@ def view_sample(sample: dict, config: AugmentConfig, training: bool) -> dict:
     return {**sample, "params": params}
 
 
-def batch_tensor(shape: tuple[int, ...], dtype: torch.dtype) -> torch.Tensor:
-    """An empty tensor for a batch; in a DataLoader worker, in shared memory (as torch's
-    default_collate does), so handing the batch to the main process copies nothing."""
-    if torch.utils.data.get_worker_info() is None:
+def batch_tensor(shape: tuple[int, ...], dtype: torch.dtype, shared: bool | None = None) -> torch.Tensor:
+    """An empty tensor for a batch; ``shared`` (default: in a DataLoader worker) in shared memory,
+    as torch's default_collate does, so handing the batch to the main process copies nothing."""
+    if not (torch.utils.data.get_worker_info() is not None if shared is None else shared):
         return torch.empty(shape, dtype=dtype)
     numel = int(np.prod(shape))
     storage = torch.UntypedStorage._new_shared(numel * dtype.itemsize)
