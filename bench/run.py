@@ -1,7 +1,8 @@
 """`make bench`: run every benchmark, write bench/results/<machine>-<date>.json, print a table.
 
 Benchmarks are modules of this package with a ``run(out_dir) -> dict`` function; each measures
-its ratios inside one run so the numbers compare on the same machine.
+its ratios inside one run so the numbers compare on the same machine. The JSON keeps every number;
+the table (markdown, as README shows it) keeps each benchmark's headline measures and ratios.
 """
 
 from __future__ import annotations
@@ -12,13 +13,39 @@ import importlib
 import json
 import os
 import platform
+import re
 import socket
 import tempfile
 import time
 from pathlib import Path
 
-BENCHMARKS = ("render", "ingest", "shards", "train")
+BENCHMARKS = ("render", "ingest", "shards", "train", "evaluate")
 RESULTS = Path(__file__).parent / "results"
+
+# The table: per benchmark, (measure, value key, ratio key or None, target). Keys may hold a "*"
+# for the device part that differs between CPU and CUDA runs (the first match is shown).
+TABLE = {
+    "render": [("ray caster 320x96, frames/s", "render_320x96_fps", None, ">= 20 frames/s"),
+               ("ray caster 640x192, frames/s", "render_640x192_fps", None, ""),
+               ("KITTI frame: stereo pair + LiDAR 416x128, frames/s", "kitti_frame_stereo_lidar_416x128_fps", None, "")],
+    "ingest": [("ffmpeg decode-only 1280x720, frames/s", "decode_only_fps", None, ""),
+               ("whole ingest via yt-dlp, frames/s (ratio: of decode-only)", "ingest_fps", "ingest_vs_decode_only",
+                ">= 0.5x"),
+               ("static filter precision (static = positive)", "static_filter.precision", None, ""),
+               ("static filter recall", "static_filter.recall", None, "")],
+    "shards": [("raw tar read, samples/s", "raw_tar_read_samples_per_s", None, ""),
+               ("bare JPEG decode (torchvision), 2 processes, samples/s", "decode_torchvision_2proc_samples_per_s",
+                None, ""),
+               ("full loader, 2 workers, samples/s (ratio: of bare decode)", "loader_2workers_samples_per_s",
+                "ratio_loader_vs_decode_2proc", ">= 0.8x"),
+               ("full loader, 0 workers, samples/s (ratio: of 1-process decode)", "loader_0workers_samples_per_s",
+                "ratio_loader_vs_decode_1proc", "")],
+    "train": [("pretrain step 640x192 b20, triplets/s (ratio: of M step)", "pretrain_*_fp32_triplets_per_s",
+               "pretrain_over_M_speed_*_fp32", ">= 1.0x"),
+              ("monodepth2 M step, same size and batch, triplets/s", "finetune_M_*_fp32_triplets_per_s", None, "")],
+    "evaluate": [("Eigen evaluation 640x192, frames/s (ratio: of bare forward)", "evaluate_fps",
+                  "evaluate_vs_forward", "")],
+}
 
 
 def machine() -> dict:
@@ -36,6 +63,16 @@ def machine() -> dict:
             "torch": torch.__version__, "cuda": torch.cuda.get_device_name(0) if torch.cuda.is_available() else None}
 
 
+def machine_label(info: dict) -> str:
+    """A short, stable name for the results file: the GPU's (``nvidia-h200``), else the core count
+    and CPU model (``cpu2-amd-epyc``)."""
+    if info["cuda"]:
+        return "-".join(re.findall(r"[a-z0-9]+", info["cuda"].lower()))
+    noise = {"processor", "cpu", "with", "radeon", "graphics", "r", "tm"}
+    words = [w for w in re.findall(r"[a-z0-9]+", info["cpu"].lower()) if w not in noise and not w.endswith("core")]
+    return "-".join([f"cpu{info['cores']}"] + words[:3])
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--only", nargs="*", default=list(BENCHMARKS), help="benchmarks to run")
@@ -44,8 +81,7 @@ def main() -> None:
     import torch
 
     RESULTS.mkdir(parents=True, exist_ok=True)
-    label = "gpu" if report["machine"]["cuda"] else f"cpu{report['machine']['cores']}"
-    path = RESULTS / f"{label}-{dt.date.today().isoformat()}.json"
+    path = RESULTS / f"{machine_label(report['machine'])}-{dt.date.today().isoformat()}.json"
     if path.exists():  # the same machine and day: keep the benchmarks this run does not redo
         report["results"] = json.loads(path.read_text()).get("results", {})
     threads = torch.get_num_threads()
@@ -57,12 +93,29 @@ def main() -> None:
         report["results"][name]["bench_seconds"] = round(time.perf_counter() - start, 1)
         torch.set_num_threads(threads)  # a benchmark that pins threads must not slow the next one
         path.write_text(json.dumps(report, indent=2) + "\n")
-    print(f"machine: {report['machine']['cpu']} ({report['machine']['cores']} cores), cuda: {report['machine']['cuda']}")
-    print(f"{'benchmark':<10} {'measure':<52} {'value':>12}")
-    for name, values in report["results"].items():
-        for key, value in _flat(values).items():
-            print(f"{name:<10} {key:<52} {str(value):>12}")
+    info = report["machine"]
+    print(f"machine: {info['cpu']} ({info['cores']} cores), cuda: {info['cuda']}, torch {info['torch']}, "
+          f"{report['date']}")
+    print(table(report["results"]))
     print(f"written: {path}")
+
+
+def table(results: dict) -> str:
+    """The headline rows of ``results`` as a markdown table."""
+    lines = ["| benchmark | measure | value | ratio | target |", "|---|---|---|---|---|"]
+    for name, rows in TABLE.items():
+        if name not in results:
+            continue
+        flat = _flat(results[name])
+        for measure, value_key, ratio_key, target in rows:
+            ratio = _lookup(flat, ratio_key) if ratio_key else ""
+            lines.append(f"| {name} | {measure} | {_lookup(flat, value_key)} | {ratio} | {target} |")
+    return "\n".join(lines)
+
+
+def _lookup(flat: dict, pattern: str):
+    regex = re.compile(re.escape(pattern).replace(r"\*", "[^.]+") + "$")
+    return next((value for key, value in flat.items() if regex.match(key)), "n/a")
 
 
 def _flat(values: dict, prefix: str = "") -> dict:

@@ -71,18 +71,20 @@ def crop_box(src_w: int, src_h: int, size: tuple[int, int], zoom: float, u: floa
 
 
 def draw_params(src_w: int, src_h: int, config: AugmentConfig, generator: torch.Generator | None = None) -> AugmentParams:
-    """One random draw for a triplet (torch's RNG: seeded per DataLoader worker)."""
+    """One random draw for a triplet (torch's RNG: seeded per DataLoader worker). All uniforms come
+    from one call, used or not, so the stream stays aligned and a draw costs one tensor op."""
+    u = iter(torch.rand(11, dtype=torch.float64, generator=generator).tolist())
+
     def uniform(low: float, high: float) -> float:
-        return float(torch.empty(()).uniform_(low, high, generator=generator))
+        return low + (high - low) * next(u)
 
     box = crop_box(src_w, src_h, config.size, 1.0, uniform(0, 1), uniform(0, 1))
     zoom = (uniform(*config.zoom), uniform(0, 1), uniform(0, 1))
     flip = uniform(0, 1) < config.flip_probability
-    jitter = IDENTITY_JITTER
-    if uniform(0, 1) < config.jitter_probability:
-        jitter = (uniform(1 - config.brightness, 1 + config.brightness), uniform(1 - config.contrast, 1 + config.contrast),
-                  uniform(1 - config.saturation, 1 + config.saturation), uniform(-config.hue, config.hue))
-    return AugmentParams(box, flip, jitter, (*zoom, float(flip)))
+    jitter_drawn = uniform(0, 1) < config.jitter_probability
+    jitter = (uniform(1 - config.brightness, 1 + config.brightness), uniform(1 - config.contrast, 1 + config.contrast),
+              uniform(1 - config.saturation, 1 + config.saturation), uniform(-config.hue, config.hue))
+    return AugmentParams(box, flip, jitter if jitter_drawn else IDENTITY_JITTER, (*zoom, float(flip)))
 
 
 def centre_params(src_w: int, src_h: int, size: tuple[int, int]) -> AugmentParams:
@@ -90,8 +92,10 @@ def centre_params(src_w: int, src_h: int, size: tuple[int, int]) -> AugmentParam
     return AugmentParams(crop_box(src_w, src_h, size, 1.0, 0.5, 0.5), flip=False)
 
 
-def apply_geometry(frames: list[np.ndarray], params: AugmentParams, size: tuple[int, int]) -> np.ndarray:
-    """uint8 RGB frames (h, w, 3) -> (3, H, W, 3): the same crop, resize and flip for each.
+def apply_geometry(frames: list[np.ndarray], params: AugmentParams, size: tuple[int, int],
+                   out: np.ndarray | None = None) -> np.ndarray:
+    """uint8 RGB frames (h, w, 3) -> (3, H, W, 3): the same crop, resize and flip for each,
+    written into ``out`` when given (the loader passes its slot of the batch: no extra copy).
 
     OpenCV's resize (area when shrinking, which antialiases; linear when enlarging) is ~2x faster
     than torchvision's on uint8 and keeps the channels-last layout the decoder produced.
@@ -100,14 +104,17 @@ def apply_geometry(frames: list[np.ndarray], params: AugmentParams, size: tuple[
 
     box = params.box
     shrink = box.width > size[0] or box.height > size[1]
-    out = np.empty((len(frames), size[1], size[0], 3), dtype=np.uint8)
+    if out is None:
+        out = np.empty((len(frames), size[1], size[0], 3), dtype=np.uint8)
     for k, frame in enumerate(frames):
         crop = frame[box.top:box.top + box.height, box.left:box.left + box.width]
         if crop.shape[1] == size[0] and crop.shape[0] == size[1]:
-            out[k] = crop
+            out[k] = crop[:, ::-1] if params.flip else crop
         else:
-            out[k] = cv2.resize(crop, size, interpolation=cv2.INTER_AREA if shrink else cv2.INTER_LINEAR)
-    return np.ascontiguousarray(out[:, :, ::-1]) if params.flip else out
+            cv2.resize(crop, size, dst=out[k], interpolation=cv2.INTER_AREA if shrink else cv2.INTER_LINEAR)
+            if params.flip:
+                out[k] = out[k, :, ::-1].copy()
+    return out
 
 
 def transform_intrinsics(intrinsics: torch.Tensor, box: CropBox, size: tuple[int, int], flip: bool) -> torch.Tensor:

@@ -3,8 +3,8 @@
 A webdataset pipeline of small stages, each an iterator that can be tested alone::
 
     shard URLs -> [resample | shuffle + split by node + split by worker] -> tar files
-      -> samples (group by key) -> shuffle -> decode -> crop/resize/flip -> batch   (DataLoader workers)
-    -> prepare_batch: float + colour jitter                                      (training device)
+      -> samples (group by key) -> shuffle -> decode -> draw view -> batch (cover crop)   (DataLoader workers)
+    -> prepare_batch: float, zoom-crop + flip, colour jitter                           (training device)
 
 Training uses resampled shards and a fixed number of batches per epoch on every rank, set on the
 loader (webdataset's advice: ranks that run out at different times hang DDP). Validation reads
@@ -14,6 +14,7 @@ warning and counted (:class:`Skips`), never a crash.
 
 from __future__ import annotations
 
+import ctypes
 import json
 import logging
 import multiprocessing
@@ -30,7 +31,8 @@ import webdataset as wds
 from webdataset.tariterators import base_plus_ext, group_by_keys, tar_file_iterator
 
 from geopre.errors import UserError
-from geopre.shards.augment import AugmentConfig, apply_geometry, centre_params, draw_params, transform_intrinsics
+from geopre.shards.augment import (AugmentConfig, CropBox, apply_geometry, centre_params, draw_params,
+                                   transform_intrinsics)
 from geopre.shards.augment import prepare_batch  # noqa: F401 - part of the loader's API
 from geopre.shards.write import FIELDS, INDEX_NAME
 
@@ -168,13 +170,19 @@ def _frame_field(sample: dict, name: str) -> bytes:
 
 
 def decode_image(data: bytes) -> np.ndarray:
-    """JPEG or PNG bytes -> uint8 RGB (H, W, 3), by OpenCV (libjpeg-turbo / libpng)."""
-    import cv2
+    """JPEG or PNG bytes -> uint8 RGB (H, W, 3), by torchvision (libjpeg-turbo / libpng): its JPEG
+    decode takes ~2/3 of OpenCV's time on the same bytes, same pixels (bench/shards.py). torchvision
+    deprecates its decoders for TorchCodec's from 0.29 on; it is pinned, so move when unpinning."""
+    from torchvision.io import ImageReadMode
+    from torchvision.io import decode_image as torchvision_decode
 
-    image = cv2.imdecode(np.frombuffer(data, dtype=np.uint8), cv2.IMREAD_COLOR)
-    if image is None:
-        raise ValueError("not a decodable JPEG/PNG image")
-    return cv2.cvtColor(image, cv2.COLOR_BGR2RGB)
+    try:  # the decoder only reads the buffer; bytearray gives torch a writable one (25 kB: cheap)
+        image = torchvision_decode(torch.frombuffer(bytearray(data), dtype=torch.uint8), mode=ImageReadMode.RGB)
+    except (RuntimeError, ValueError) as err:
+        raise ValueError(f"not a decodable JPEG/PNG image ({str(err).splitlines()[0][:120]})") from err
+    if image.dtype != torch.uint8:  # a 16-bit PNG
+        image = (image.float() * (255 / 65535)).round().to(torch.uint8)
+    return image.permute(1, 2, 0).numpy()  # torchvision's CHW is a view of the decoder's HWC: no copy
 
 
 def decode_triplet(sample: dict) -> dict:
@@ -194,37 +202,66 @@ def decode_triplet(sample: dict) -> dict:
 
 
 def view_sample(sample: dict, config: AugmentConfig, training: bool) -> dict:
-    """Stage map: random (training) or centre (validation) view at the training size, uint8."""
+    """Stage map: draw the random (training) or centre (validation) view of the triplet. Only
+    the parameters: :func:`collate` applies the cover crop straight into the batch."""
     height, width = sample["frames"][0].shape[:2]
     params = draw_params(width, height, config) if training else centre_params(width, height, config.size)
-    # The worker only brings the frames to the training size; zoom and flip happen on the device.
-    cover = replace(params, flip=False)
-    return {"key": sample["key"], "images": torch.from_numpy(apply_geometry(sample["frames"], cover, config.size)),
-            "jitter": torch.tensor(params.jitter), "zoom": torch.tensor(params.zoom, dtype=torch.float64),
-            "intrinsics": transform_intrinsics(sample["intrinsics"], params.box, config.size, False),
-            "meta": sample["meta"]}
+    return {**sample, "params": params}
 
 
-def collate(samples: list[dict]) -> dict:
-    """A batch: ``images`` uint8 (B, 3, H, W, 3), frame axis = (prev, ref, next), channels last
-    as decoded; ``jitter`` (B, 4) colour factors; ``zoom`` (B, 4) zoom, placement and flip for the
-    device; ``intrinsics`` (B, 4) of ``images``; ``key``/``meta`` lists.
+def batch_tensor(shape: tuple[int, ...], dtype: torch.dtype, shared: bool | None = None) -> torch.Tensor:
+    """An empty tensor for a batch; ``shared`` (default: in a DataLoader worker) in shared memory,
+    as torch's default_collate does, so handing the batch to the main process copies nothing."""
+    if not (torch.utils.data.get_worker_info() is not None if shared is None else shared):
+        return torch.empty(shape, dtype=dtype)
+    numel = int(np.prod(shape))
+    storage = torch.UntypedStorage._new_shared(numel * dtype.itemsize)
+    return torch.empty(0, dtype=dtype).set_(storage).view(shape)
+
+
+def collate(samples: list[dict], size: tuple[int, int]) -> dict:
+    """A batch of viewed samples: ``images`` uint8 (B, 3, H, W, 3) of ``size`` (W, H), frame axis =
+    (prev, ref, next), channels last as decoded, each sample's cover crop written into its slot;
+    ``jitter`` (B, 4) colour factors; ``zoom`` (B, 4) zoom, placement and flip for the device;
+    ``intrinsics`` (B, 4) of ``images`` (NaN where uncalibrated); ``key``/``meta`` lists.
     :func:`geopre.shards.augment.prepare_batch` makes float images of it on the device."""
+    images = batch_tensor((len(samples), len(FIELDS), size[1], size[0], 3), torch.uint8)
+    for slot, sample in zip(images.numpy(), samples):
+        # The worker only brings the frames to the training size; zoom and flip happen on the device.
+        apply_geometry(sample["frames"], replace(sample["params"], flip=False), size, out=slot)
+    params = [s["params"] for s in samples]
+    boxes = torch.tensor([[p.box.left, p.box.top, p.box.width, p.box.height] for p in params], dtype=torch.float64)
+    source = torch.stack([s["intrinsics"] for s in samples])
+    intrinsics = transform_intrinsics(source.double(), CropBox(*boxes.unbind(1)), size, False).to(source.dtype)
     return {
-        "images": torch.stack([s["images"] for s in samples]),
-        "jitter": torch.stack([s["jitter"] for s in samples]),
-        "zoom": torch.stack([s["zoom"] for s in samples]),
-        "intrinsics": torch.stack([s["intrinsics"] for s in samples]),
+        "images": images,
+        "jitter": torch.tensor([p.jitter for p in params]),
+        "zoom": torch.tensor([p.zoom for p in params], dtype=torch.float64),
+        "intrinsics": intrinsics,
         "key": [s["key"] for s in samples],
         "meta": [s["meta"] for s in samples],
     }
 
 
 def _worker_init(_: int) -> None:
-    """One OpenCV thread per DataLoader worker: the workers are the parallelism."""
+    """One OpenCV thread per DataLoader worker (the workers are the parallelism), and freed frame
+    buffers kept for the next batch."""
     import cv2
 
     cv2.setNumThreads(1)
+    keep_freed_memory()
+
+
+def keep_freed_memory() -> None:
+    """glibc hands freed blocks of a few hundred kB (decoded frames) back to the kernel and the
+    next batch faults them in again, zeroed: ~0.1 ms of a ~1.1 ms triplet (bench/shards.py).
+    Fixed thresholds keep them in the heap. Only in workers: it is process-wide. No-op off glibc."""
+    try:
+        libc = ctypes.CDLL("libc.so.6")
+        libc.mallopt(-3, 32 << 20)  # M_MMAP_THRESHOLD: blocks up to 32 MB (glibc's maximum) from the heap
+        libc.mallopt(-1, 1 << 30)  # M_TRIM_THRESHOLD: keep up to 1 GB of free heap
+    except (OSError, AttributeError):
+        pass
 
 
 def split_by_rank(urls: Iterable, rank: int, world_size: int) -> Iterator:
@@ -250,8 +287,9 @@ def triplet_pipeline(urls: list[str], config: LoaderConfig, skips: Skips, traini
     if training:
         sample_stages.append(wds.detshuffle(config.shuffle_buffer, min(100, config.shuffle_buffer), seed=config.seed))
     view = partial(view_sample, config=config.augment, training=training)
+    batch = partial(collate, size=config.augment.size)
     sample_stages += [wds.map(decode_triplet, handler=skips.sample), wds.map(view, handler=skips.sample),
-                      wds.batched(config.batch_size, collation_fn=collate, partial=not (training and config.resampled))]
+                      wds.batched(config.batch_size, collation_fn=batch, partial=not (training and config.resampled))]
     return wds.DataPipeline(*shard_stages, *sample_stages)
 
 
