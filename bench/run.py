@@ -11,13 +11,12 @@ import argparse
 import datetime as dt
 import importlib
 import json
-import os
-import platform
 import re
-import socket
 import tempfile
 import time
 from pathlib import Path
+
+from geopre.machine import describe
 
 BENCHMARKS = ("render", "ingest", "shards", "train", "evaluate")
 RESULTS = Path(__file__).parent / "results"
@@ -48,21 +47,6 @@ TABLE = {
 }
 
 
-def machine() -> dict:
-    import torch
-
-    cpu = platform.processor() or platform.machine()
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                cpu = line.split(":", 1)[1].strip()
-                break
-    except OSError:
-        pass
-    return {"host": socket.gethostname(), "cpu": cpu, "cores": os.cpu_count(), "python": platform.python_version(),
-            "torch": torch.__version__, "cuda": torch.cuda.get_device_name(0) if torch.cuda.is_available() else None}
-
-
 def machine_label(info: dict) -> str:
     """A short, stable name for the results file: the GPU's (``nvidia-h200``), else the core count
     and CPU model (``cpu2-amd-epyc``)."""
@@ -77,7 +61,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--only", nargs="*", default=list(BENCHMARKS), help="benchmarks to run")
     args = parser.parse_args()
-    report = {"date": dt.datetime.now().isoformat(timespec="seconds"), "machine": machine(), "results": {}}
+    report = {"date": dt.datetime.now().isoformat(timespec="seconds"), "machine": describe(), "results": {}}
     import torch
 
     RESULTS.mkdir(parents=True, exist_ok=True)

@@ -312,30 +312,10 @@ def _versions() -> dict:
 
 
 def _machine() -> str:
-    import os
+    from geopre.machine import describe
 
-    import torch
-
-    cpu = platform.processor() or platform.machine()
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                cpu = line.split(":", 1)[1].strip()
-                break
-    except OSError:
-        pass
-    gpu = torch.cuda.get_device_name(0) if torch.cuda.is_available() else "no GPU"
-    return f"{cpu}, {os.cpu_count()} cores, {gpu}"
-
-
-def wall_seconds(state: dict) -> float:
-    """Wall time of every run of the study so far (an interrupted run counts until it stopped)."""
-    now = dt.datetime.now()
-    total = 0.0
-    for run in state.get("runs", []):
-        end = dt.datetime.fromisoformat(run["finished"]) if run.get("finished") else now
-        total += (end - dt.datetime.fromisoformat(run["started"])).total_seconds()
-    return total
+    info = describe()
+    return f"{info['cpu']}, {info['cores']} cores, {info['cuda'] or 'no GPU'}"
 
 
 def write_report(study) -> Path:
