@@ -318,6 +318,16 @@ def _machine() -> str:
     return f"{info['cpu']}, {info['cores']} cores, {info['cuda'] or 'no GPU'}"
 
 
+def wall_seconds(state: dict) -> float:
+    """Wall time of every run of the study so far (an interrupted run counts until it stopped)."""
+    now = dt.datetime.now()
+    total = 0.0
+    for run in state.get("runs", []):
+        end = dt.datetime.fromisoformat(run["finished"]) if run.get("finished") else now
+        total += (end - dt.datetime.fromisoformat(run["started"])).total_seconds()
+    return total
+
+
 def write_report(study) -> Path:
     from geopre.reproduce.study import plan
 
