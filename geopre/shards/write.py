@@ -29,7 +29,7 @@ import numpy as np
 
 from geopre import __version__
 from geopre.errors import UserError
-from geopre.io import atomic_path, atomic_write_json, ensure_writable_dir
+from geopre.io import atomic_path, atomic_write_json, ensure_writable_dir, json_text
 from geopre.progress import progress
 from geopre.shards import sources, storage
 from geopre.shards.sources import SourceSpec, Triplet
@@ -225,7 +225,7 @@ class RemoteShardFolder:
         tar.unlink()
 
     def write_index(self, index: dict) -> None:
-        self.fs.pipe_file(f"{self.root}/{INDEX_NAME}", (json.dumps(index, indent=2, sort_keys=True) + "\n").encode())
+        self.fs.pipe_file(f"{self.root}/{INDEX_NAME}", json_text(index).encode())
 
     def remove_stale(self, listed: set[str]) -> None:
         stale = [path for split in SPLITS for path in self.fs.glob(f"{self.root}/{split}-*.tar")

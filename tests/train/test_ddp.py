@@ -20,7 +20,7 @@ from geopre.train.runtime import Runtime, launch, unwrap
 
 SIZE = (64, 32)
 PER_RANK = 2  # B
-STEPS = 3
+STEPS = 2
 
 
 def fixed_batches(shards, count, batch_size):
