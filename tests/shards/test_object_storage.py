@@ -17,7 +17,6 @@ from geopre.shards.read import LoaderConfig, resolve_shards, train_loader, val_l
 from geopre.shards.sources import SourceSpec
 from geopre.shards.write import WriteConfig, write_shards
 
-moto_server = pytest.importorskip("moto.server")
 BUCKET = "geopre-test"
 SMALL = AugmentConfig(size=(24, 16))
 
@@ -25,6 +24,8 @@ SMALL = AugmentConfig(size=(24, 16))
 @pytest.fixture(scope="module")
 def endpoint():
     """A moto S3 server on a free loopback port, with one empty bucket."""
+    pytest.importorskip("s3fs")  # both come with the test extra: pip install -e '.[test]'
+    moto_server = pytest.importorskip("moto.server")
     server = moto_server.ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
     server.start()
     host, port = server.get_host_and_port()
