@@ -55,8 +55,8 @@ def shard() -> None:
               help="KITTI: the monodepth2 split folder under ROOT/splits whose train_files.txt lists triplets.")
 @click.option("--city-min-flow", default=1.0, show_default=True, type=float,
               help="Cityscapes: drop triplets whose mean flow (px at 416 wide) is under this (Zhou's rule).")
-@click.option("--out", required=True, type=click.Path(file_okay=False, path_type=Path),
-              help="Folder for the shards and index.json.")
+@click.option("--out", required=True,
+              help="Folder for the shards and index.json, or an fsspec URL (s3://bucket/prefix, gs://..., file://...).")
 @click.option("--maxcount", default=1000, show_default=True, type=int, help="Most samples per shard.")
 @click.option("--maxsize", default="1GB", show_default=True, type=ByteSize(), help="Most bytes per shard (1GB, 500MB...).")
 @click.option("--val-fraction", default=0.05, show_default=True, type=float,
@@ -68,6 +68,8 @@ def shard_write(ingest_dirs, calibrated, split, city_min_flow, out, maxcount, ma
 
     One sample per triplet (the three frames' stored bytes + a json of metadata), train/val split
     by video, samples shuffled across shards, byte-identical on rerun; index.json is written last.
+    For object storage each tar is built in a temporary folder and uploaded; credentials and
+    endpoint come from the environment (AWS_ENDPOINT_URL, AWS_ACCESS_KEY_ID, ...).
     """
     from geopre.shards.info import summary_lines
     from geopre.shards.sources import SourceSpec
@@ -80,7 +82,7 @@ def shard_write(ingest_dirs, calibrated, split, city_min_flow, out, maxcount, ma
     index = write_shards(specs, WriteConfig(out, maxcount, maxsize, val_fraction, seed, force))
     for line in summary_lines(index):
         click.echo(line)
-    click.echo(f"shards in {out}; index: {out / 'index.json'}")
+    click.echo(f"shards in {out}; index: {out.rstrip('/')}/index.json")
 
 
 @shard.command("info")

@@ -23,7 +23,6 @@ from dataclasses import dataclass, field, replace
 from functools import partial
 from pathlib import Path
 from typing import Iterable, Iterator, Sequence
-from urllib.parse import urlparse
 
 import numpy as np
 import torch
@@ -34,11 +33,12 @@ from geopre.errors import UserError
 from geopre.shards.augment import (AugmentConfig, CropBox, apply_geometry, centre_params, draw_params,
                                    transform_intrinsics)
 from geopre.shards.augment import prepare_batch  # noqa: F401 - part of the loader's API
+from geopre.shards import storage
 from geopre.shards.write import FIELDS, INDEX_NAME
 
 log = logging.getLogger(__name__)
 
-_WEBDATASET_SCHEMES = ("", "file", "pipe", "http", "https")
+_WEBDATASET_SCHEMES = ("", "file", "pipe", "http", "https")  # the rest go through fsspec
 # Forked workers deadlock when the parent already ran threaded OpenCV/OpenMP code (seen in the test
 # suite after ingest's flow filter); forkserver children start from a clean process instead.
 WORKER_START_METHOD = "forkserver"
@@ -54,19 +54,19 @@ class LoaderConfig:
     shuffle_buffer: int = 1000  # samples held per worker for shuffling
     seed: int = 0
     pin_memory: bool = True
+    # fsspec options for s3:// and the like (e.g. {"endpoint_url": ...}); default: fsspec's env/config.
+    # Passed to the workers explicitly: forkserver workers do not see later os.environ changes.
+    storage_options: dict = field(default_factory=dict)
 
 
 # --- shard sets --------------------------------------------------------------------------------
 
-def open_url(url: str):
+def open_url(url: str, storage_options: dict | None = None):
     """A readable binary stream for a local path, ``file:``, ``pipe:``, ``http(s):`` (curl, with
     retries) or any other fsspec URL (``s3://``, ``gs://``, ...)."""
-    scheme = urlparse(url).scheme
-    if scheme in _WEBDATASET_SCHEMES or len(scheme) == 1:  # one letter: a Windows drive
+    if storage.scheme(url) in _WEBDATASET_SCHEMES:
         return wds.gopen(url, "rb")
-    import fsspec
-
-    return fsspec.open(url, "rb").open()
+    return storage.open_remote(url, storage_options)
 
 
 def _join(root: str, name: str) -> str:
@@ -80,22 +80,25 @@ class ShardSet:
     index: dict | None = None
 
 
-def read_index(root: str) -> dict:
-    url = _join(root, INDEX_NAME)
+def read_index(root: str | Path, storage_options: dict | None = None) -> dict:
+    url = _join(str(root), INDEX_NAME)
     try:
-        with open_url(url) as stream:
+        with open_url(url, storage_options) as stream:
             return json.loads(stream.read())
+    except UserError:
+        raise
     except Exception as err:  # any scheme's "missing" error: FileNotFoundError, curl status, fsspec...
         raise UserError(f"cannot read {url} ({type(err).__name__}: {err}); write the shards with "
                         "`geopre shard SOURCE --out DIR` or pass shard URLs") from err
 
 
-def resolve_shards(source: str | Path | Sequence[str], split: str = "train") -> ShardSet:
+def resolve_shards(source: str | Path | Sequence[str], split: str = "train",
+                   storage_options: dict | None = None) -> ShardSet:
     """The shards of ``split``: from a shard-set folder or URL (its ``index.json``), or from
     explicit shard URLs / brace patterns (``.../train-{000000..000009}.tar``, ``pipe:...``)."""
     if isinstance(source, (str, Path)) and not _is_shard_pattern(str(source)):
         root = str(source)
-        index = read_index(root)
+        index = read_index(root, storage_options)
         entry = index.get("splits", {}).get(split)
         if entry is None:
             raise UserError(f"{root}: index.json has no {split!r} split (it has {', '.join(index.get('splits', {}))})")
@@ -105,9 +108,12 @@ def resolve_shards(source: str | Path | Sequence[str], split: str = "train") -> 
         shard_set = ShardSet([url for p in patterns for url in wds.shardlists.expand_urls(p)])
     if not shard_set.urls:
         raise UserError(f"no {split} shards in {source} (is the split empty? try a larger --val-fraction)")
-    missing = [u for u in shard_set.urls if urlparse(u).scheme in ("", "file") and not Path(u).exists()]
+    missing = [u for u in shard_set.urls if storage.is_local(u) and not storage.local_path(u).exists()]
     if missing:
         raise UserError(f"{len(missing)} shard(s) missing, e.g. {missing[0]}")
+    remote = [u for u in shard_set.urls if storage.scheme(u) not in _WEBDATASET_SCHEMES]
+    if remote:  # one line now, rather than every shard skipped by the workers
+        storage.require_protocol(remote[0])
     return shard_set
 
 
@@ -147,13 +153,13 @@ class Skips:
         return True
 
 
-def tar_files(shards: Iterable[dict], skips: Skips) -> Iterator[dict]:
+def tar_files(shards: Iterable[dict], skips: Skips, storage_options: dict | None = None) -> Iterator[dict]:
     """Stage: ``{"url"}`` -> the files of each tar, then ``{}`` to end the shard (so two shards'
     files never merge into one sample). An unreadable or truncated shard ends there, counted."""
     for shard in shards:
         url = shard["url"]
         try:
-            with open_url(url) as stream:
+            with open_url(url, storage_options) as stream:
                 for entry in tar_file_iterator(stream):
                     entry["__url__"] = url
                     yield entry
@@ -283,7 +289,7 @@ def triplet_pipeline(urls: list[str], config: LoaderConfig, skips: Skips, traini
         if training:  # the same order on every rank and worker (seed + epoch), then split
             shard_stages.append(wds.detshuffle(len(urls), len(urls), seed=config.seed))
         shard_stages += [partial(split_by_rank, rank=rank, world_size=world_size), wds.split_by_worker]
-    sample_stages = [partial(tar_files, skips=skips), partial(group_by_keys, keys=base_plus_ext, handler=skips.sample)]
+    sample_stages = [partial(tar_files, skips=skips, storage_options=config.storage_options), partial(group_by_keys, keys=base_plus_ext, handler=skips.sample)]
     if training:
         sample_stages.append(wds.detshuffle(config.shuffle_buffer, min(100, config.shuffle_buffer), seed=config.seed))
     view = partial(view_sample, config=config.augment, training=training)
@@ -315,7 +321,7 @@ class ShardLoader:
 def _make_loader(source, split: str, config: LoaderConfig, training: bool) -> ShardLoader:
     if config.batch_size < 1 or config.workers < 0:
         raise UserError("batch size must be >= 1 and workers >= 0")
-    shards = resolve_shards(source, split)
+    shards = resolve_shards(source, split, config.storage_options)
     rank, world_size, _, _ = wds.utils.pytorch_worker_info()
     if not (training and config.resampled) and len(shards.urls) < world_size * max(1, config.workers):
         log.warning("%d %s shards for %d ranks x %d workers: some workers get none (write smaller shards)",

@@ -4,28 +4,34 @@ Stages: sources -> :func:`assign_splits` (by video) -> :func:`plan_shards` (shuf
 count/size) -> :func:`write_tar` (one shard, byte-deterministic) -> ``index.json`` (last, atomic:
 its presence is the proof that the whole set is complete).
 
+``DIR`` is a local folder (tars written in place) or an fsspec URL such as ``s3://bucket/prefix``
+(:class:`RemoteShardFolder`: each tar is built in a local temporary folder, uploaded, then deleted;
+``index.json`` is uploaded last, in one PUT).
+
 One sample per triplet, named ``<key>.prev.<ext>``, ``<key>.ref.<ext>``, ``<key>.next.<ext>``
 (the stored bytes, never re-encoded) and ``<key>.json`` (metadata).
 """
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import io
 import json
 import logging
 import tarfile
+import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Iterable
+from typing import Iterable, Iterator
 
 import numpy as np
 
 from geopre import __version__
 from geopre.errors import UserError
-from geopre.io import atomic_path, atomic_write_json, ensure_writable_dir
+from geopre.io import atomic_path, atomic_write_json, ensure_writable_dir, json_text
 from geopre.progress import progress
-from geopre.shards import sources
+from geopre.shards import sources, storage
 from geopre.shards.sources import SourceSpec, Triplet
 
 log = logging.getLogger(__name__)
@@ -42,12 +48,13 @@ TAR_BLOCK = tarfile.BLOCKSIZE
 
 @dataclass(frozen=True)
 class WriteConfig:
-    out: Path
+    out: Path | str  # a folder, or an fsspec URL (s3://bucket/prefix, file:///path, ...)
     maxcount: int = 1000  # samples per shard (webdataset's ShardWriter default scale)
     maxsize: int = 1 << 30  # bytes per shard
     val_fraction: float = 0.05  # the paper holds out ~10% (40k/4k); by video, so a few percent of videos
     seed: int = 0
     force: bool = False
+    storage_options: dict = field(default_factory=dict)  # for fsspec URLs; default: fsspec's env/config
 
     def describe(self) -> dict:
         return {"maxcount": self.maxcount, "maxsize": self.maxsize, "val_fraction": self.val_fraction,
@@ -156,14 +163,82 @@ def inputs_digest(triplets: list[Triplet], specs: list[SourceSpec], config: Writ
     return h.hexdigest()
 
 
-def read_index(out: Path) -> dict | None:
-    path = Path(out) / INDEX_NAME
-    if not path.exists():
-        return None
-    try:
-        return json.loads(path.read_text())
-    except json.JSONDecodeError:
-        return None
+class LocalShardFolder:
+    """A shard set in a local folder: tars are written in place (atomically), index.json last."""
+
+    def __init__(self, out: Path | str):
+        self.root = ensure_writable_dir(storage.local_path(out))
+
+    def read_index(self) -> dict | None:
+        try:
+            return json.loads((self.root / INDEX_NAME).read_text())
+        except (FileNotFoundError, json.JSONDecodeError):
+            return None
+
+    @contextlib.contextmanager
+    def staging(self) -> Iterator[Path]:
+        yield self.root
+
+    def publish(self, tar: Path) -> None:
+        """Already in place."""
+
+    def write_index(self, index: dict) -> None:
+        atomic_write_json(self.root / INDEX_NAME, index)
+
+    def remove_stale(self, listed: set[str]) -> None:
+        for split in SPLITS:
+            for path in self.root.glob(f"{split}-*.tar"):
+                if path.name not in listed:
+                    path.unlink()
+
+
+class RemoteShardFolder:
+    """A shard set at an fsspec URL: each tar is built in a local temporary folder and uploaded
+    (object stores have no rename, but a single PUT is all or nothing), index.json last."""
+
+    def __init__(self, url: str, storage_options: dict):
+        self.url = url.rstrip("/")
+        self.fs, self.root = storage.filesystem(self.url, storage_options)
+        self.root = self.root.rstrip("/")
+        probe = f"{self.root}/.geopre-write-test"
+        try:  # fail before the first shard is built, not after
+            self.fs.pipe_file(probe, b"")
+            self.fs.rm_file(probe)
+        except Exception as err:  # no bucket, no credentials, no endpoint: the library's own words
+            raise UserError(f"cannot write to {url} ({type(err).__name__}: {err}); check the bucket and the "
+                            "credentials / endpoint (AWS_ENDPOINT_URL, AWS_ACCESS_KEY_ID, ...)") from err
+
+    def read_index(self) -> dict | None:
+        try:
+            return json.loads(self.fs.cat_file(f"{self.root}/{INDEX_NAME}"))
+        except (FileNotFoundError, json.JSONDecodeError):
+            return None
+
+    @contextlib.contextmanager
+    def staging(self) -> Iterator[Path]:
+        with tempfile.TemporaryDirectory(prefix="geopre-shards-") as tmp:
+            yield Path(tmp)
+
+    def publish(self, tar: Path) -> None:
+        """Upload one built tar and delete the local copy (at most one shard is on local disk)."""
+        self.fs.put_file(str(tar), f"{self.root}/{tar.name}")
+        tar.unlink()
+
+    def write_index(self, index: dict) -> None:
+        self.fs.pipe_file(f"{self.root}/{INDEX_NAME}", json_text(index).encode())
+
+    def remove_stale(self, listed: set[str]) -> None:
+        stale = [path for split in SPLITS for path in self.fs.glob(f"{self.root}/{split}-*.tar")
+                 if path.rsplit("/", 1)[-1] not in listed]
+        if stale:
+            self.fs.rm(stale)
+
+
+def shard_folder(out: Path | str, storage_options: dict | None = None) -> LocalShardFolder | RemoteShardFolder:
+    """Where :func:`write_shards` writes: a local folder (or ``file://`` URL), else an fsspec URL."""
+    if storage.is_local(out):
+        return LocalShardFolder(out)
+    return RemoteShardFolder(str(out), storage_options or {})
 
 
 def write_shards(specs: list[SourceSpec], config: WriteConfig) -> dict:
@@ -178,7 +253,7 @@ def write_shards(specs: list[SourceSpec], config: WriteConfig) -> dict:
         raise UserError("--maxcount and --maxsize must be positive")
     if not 0.0 <= config.val_fraction < 1.0:
         raise UserError(f"--val-fraction must be in [0, 1), got {config.val_fraction}")
-    out = ensure_writable_dir(config.out)
+    out = shard_folder(config.out, config.storage_options)
     triplets = [t for spec in specs for t in sources.triplets(spec)]
     if not triplets:
         raise UserError("the sources hold no triplets (nothing moves? check the ingest manifests / split files)")
@@ -188,9 +263,9 @@ def write_shards(specs: list[SourceSpec], config: WriteConfig) -> dict:
             raise UserError(f"two triplets share the key {t.key}: is a source listed twice?")
         keys[t.key] = t
     digest = inputs_digest(triplets, specs, config)
-    previous = read_index(out)
+    previous = out.read_index()
     if previous and previous.get("inputs_digest") == digest and not config.force:
-        log.info("%s is up to date", out)
+        log.info("%s is up to date", config.out)
         return previous
 
     split_of = assign_splits(((t.source, t.video_id) for t in triplets), config.val_fraction, config.seed)
@@ -210,15 +285,16 @@ def write_shards(specs: list[SourceSpec], config: WriteConfig) -> dict:
             described["ingest"] = sources.ingest_params(spec.root)
         index["sources"].append(described)
     total = sum(len(v) for v in planned.values())
-    with progress(total=total, desc="shards", unit="sample") as bar:
+    with progress(total=total, desc="shards", unit="sample") as bar, out.staging() as staging:
         for split in SPLITS:
             shards = plan_shards(planned[split], split, config.maxcount, config.maxsize, config.seed)
             entries = []
             for shard in shards:
-                path = out / shard.name
+                path = staging / shard.name
                 write_tar(path, (m for s in shard.samples for m in sample_members(s.triplet)))
                 entries.append({"name": shard.name, "samples": len(shard.samples), "bytes": path.stat().st_size,
                                 "sha256": _file_digest(path)})
+                out.publish(path)
                 bar.update(len(shard.samples))
             videos = sorted({(s.triplet.source, s.triplet.video_id) for s in planned[split]})
             index["splits"][split] = {"shards": entries, "samples": len(planned[split]),
@@ -229,15 +305,7 @@ def write_shards(specs: list[SourceSpec], config: WriteConfig) -> dict:
                 mix[split] += 1
             for source, _ in videos:
                 index["mixture"][source]["videos"] += 1
-    atomic_write_json(out / INDEX_NAME, index)
-    _remove_stale_shards(out, index)
+    out.write_index(index)
+    # Shards left by an earlier, larger run in the same place are not in the index: removed.
+    out.remove_stale({e["name"] for split in index["splits"].values() for e in split["shards"]})
     return index
-
-
-def _remove_stale_shards(out: Path, index: dict) -> None:
-    """Shards left by an earlier, larger run in the same folder: not in the index, so removed."""
-    listed = {e["name"] for split in index["splits"].values() for e in split["shards"]}
-    for split in SPLITS:
-        for path in out.glob(f"{split}-*.tar"):
-            if path.name not in listed:
-                path.unlink()

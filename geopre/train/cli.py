@@ -21,6 +21,20 @@ def _echo(message: str) -> None:
         click.echo(message)
 
 
+_NPROC = click.option("--nproc", default=1, show_default=True, type=click.IntRange(min=1),
+                      help="Processes on this machine, one per GPU, trained as one DDP group (what "
+                           "`torchrun --nproc-per-node N` does). Several machines: launch with torchrun.")
+
+
+def _run(function, nproc: int, *args):
+    """``function(*args)`` here, or in ``nproc`` processes as one DDP group (rank 0's result)."""
+    if nproc == 1:
+        return function(*args)
+    from geopre.train.runtime import launch
+
+    return launch(function, nproc, *args)
+
+
 @click.command()
 @click.option("--shards", required=True, help="Shard folder from `geopre shard` (with index.json), a brace "
               "pattern like 'shards/train-{000000..000009}.tar', or an http(s)/fsspec URL pattern.")
@@ -54,22 +68,24 @@ def _echo(message: str) -> None:
 @click.option("--checkpoint-every", default=1000, show_default=True, type=int, help="Steps between checkpoints.")
 @click.option("--seed", default=0, show_default=True, type=int, help="Seed for weights, data order and augmentation.")
 @click.option("--resume", is_flag=True, help="Continue the run in --out from its latest checkpoint.")
+@_NPROC
 def pretrain(shards, out, arch, size, batch_size, lr, steps, epochs, samples_per_epoch, motion_dim, alpha, beta,
              init, imagenet_weights, workers, device, amp, compile_model, log_every, val_every, visual_every,
-             checkpoint_every, seed, resume):
+             checkpoint_every, seed, resume, nproc):
     """Geometric pretraining: learn a structure encoder by reconstructing optical flow (paper III).
 
-    Multi-GPU / multi-machine: launch with `torchrun --nproc-per-node N -m geopre.cli pretrain ...`;
-    shards split by node and worker, only rank 0 writes. Ctrl-C saves a checkpoint; --resume continues.
+    Several GPUs: `--nproc N`; several machines: `torchrun --nnodes M --nproc-per-node N ... -m geopre.cli
+    pretrain ...` (docs/pretrain.md). Shards split by rank and worker, only rank 0 writes. Ctrl-C saves
+    a checkpoint; --resume continues.
     """
     from geopre.train.pretrain import PretrainConfig, pretrain as run
 
-    summary = run(PretrainConfig(
+    summary = _run(run, nproc, PretrainConfig(
         shards=shards, out=out, arch=arch, motion_dim=motion_dim, size=size, batch_size=batch_size, lr=lr,
         alpha=alpha, beta=beta, steps=steps, epochs=epochs, samples_per_epoch=samples_per_epoch, init=init,
         imagenet_weights=imagenet_weights, workers=workers, device=device, amp=amp, compile=compile_model,
         log_every=log_every, val_every=val_every, visual_every=visual_every, checkpoint_every=checkpoint_every,
-        seed=seed, resume=resume), echo=_echo)
+        seed=seed, resume=resume), _echo)
     _echo(f"pretrain done: {summary['steps']} steps, loss {summary['final_loss']}, val photometric "
                f"{summary['val_photometric']}, {summary['samples_per_s']} triplets/s; checkpoint {summary['checkpoint']}")
     _echo(f"export the encoder with: geopre export {out} --out {out}/encoder.pth")
@@ -133,25 +149,26 @@ _PATH = click.Path(path_type=Path)
               help="Validate (and save the model) every N epochs; the last epoch always validates.")
 @click.option("--log-every", default=50, show_default=True, type=int, help="Log training scalars every N steps.")
 @click.option("--resume", is_flag=True, help="Continue the run in RUN_DIR from its latest checkpoint.")
+@_NPROC
 def finetune(data_root, run_dir, mode, split_dir, init, imagenet_weights, arch, size, batch_size, lr, epochs,
              decay_epochs, min_depth, max_depth, smoothness, scales, start_depth, fraction, seed, device, amp, workers,
-             checkpoint_every, max_steps, val_gt_frames, val_every, log_every, resume):
+             checkpoint_every, max_steps, val_gt_frames, val_every, log_every, resume, nproc):
     """Train a depth network on a KITTI raw tree as monodepth2 does, from any encoder initialisation.
 
     Writes RUN_DIR/model.safetensors (last epoch), best.safetensors (best validation epoch),
-    summary.json, metrics.csv, tensorboard/ and resumable checkpoints/. Launch with torchrun for
-    several GPUs.
+    summary.json, metrics.csv, tensorboard/ and resumable checkpoints/. Several GPUs: --nproc N (or
+    torchrun, also across machines); --batch-size is per process.
     """
     from geopre.train.finetune import FinetuneConfig, finetune as run
 
     config = FinetuneConfig(
         data_root=data_root, run_dir=run_dir, mode=mode.upper(), split_dir=split_dir, arch=arch, width=size[0],
         height=size[1], batch_size=batch_size, learning_rate=lr, epochs=epochs, decay_epochs=decay_epochs,
-        min_depth=min_depth, max_depth=max_depth, smoothness=smoothness, scales=scales, start_depth=start_depth, init=init,
-        imagenet_weights=imagenet_weights, fraction=fraction, seed=seed, device=device, amp=amp, workers=workers,
-        checkpoint_every=checkpoint_every, max_steps=max_steps, val_gt_frames=val_gt_frames, val_every=val_every, log_every=log_every,
-        resume=resume)
-    summary = run(config)
+        min_depth=min_depth, max_depth=max_depth, smoothness=smoothness, scales=scales, start_depth=start_depth,
+        init=init, imagenet_weights=imagenet_weights, fraction=fraction, seed=seed, device=device, amp=amp,
+        workers=workers, checkpoint_every=checkpoint_every, max_steps=max_steps, val_gt_frames=val_gt_frames,
+        val_every=val_every, log_every=log_every, resume=resume)
+    summary = _run(run, nproc, config)
     best = summary["best"]
     _echo(f"{summary['steps']} steps, {summary['epochs_done']} epochs in {summary['run_dir']}")
     if best:

@@ -99,7 +99,9 @@ def _loader_config(config: PretrainConfig, epoch: int, rank: int) -> LoaderConfi
 
 @torch.no_grad()
 def validate(model: torch.nn.Module, config: PretrainConfig, runtime: Runtime) -> float | None:
-    """Mean photometric error (both pairs, finest scale) over every validation triplet."""
+    """Mean photometric error (both pairs, finest scale) over every validation triplet, each rank
+    scoring its share of the val shards. ``model`` is the plain module: DDP's forward would start
+    collectives that a rank with fewer (or no) val batches never joins."""
     try:
         loader = val_loader(config.shards, _loader_config(config, 0, 0))
     except UserError:
@@ -113,9 +115,8 @@ def validate(model: torch.nn.Module, config: PretrainConfig, runtime: Runtime) -
         total += float(error.mean()) * target.shape[0]
         count += target.shape[0]
     model.train()
-    if count == 0:
-        return None
-    return runtime.mean_across_ranks(total / count)
+    total, count = runtime.sum_across_ranks(total, count)
+    return total / count if count else None
 
 
 def visual(flows: dict, target: torch.Tensor, source: torch.Tensor, beta: float) -> np.ndarray:
@@ -194,7 +195,7 @@ def pretrain(config: PretrainConfig, echo=print) -> dict:
                     if bar is not None:
                         bar.set_postfix(loss=f"{loss_value:.4f}", samples_s=f"{rate:.1f}")
                 if step % config.val_every == 0 or step == total_steps:
-                    last_val = validate(model, config, runtime)
+                    last_val = validate(unwrap(model), config, runtime)
                     runlog.scalars(step, {"val_photometric": last_val})
                 if runtime.is_main and (step % config.visual_every == 0 or step == total_steps):
                     picture = visual(flows, target, source, config.beta)

@@ -3,14 +3,18 @@
 Shared by ``geopre pretrain`` and ``geopre finetune`` so both behave the same on a laptop CPU,
 one GPU, or many GPUs on many machines: CUDA with automatic mixed precision (bf16 where the GPU
 supports it, else fp16 with a gradient scaler) and channels_last; plain fp32 on the CPU; DDP
-when launched by torchrun, with only rank 0 writing files.
+when launched by torchrun (or by :func:`launch`, torchrun's launcher for one machine), with only
+rank 0 writing files.
 """
 
 from __future__ import annotations
 
 import contextlib
+import logging
 import os
+import uuid
 from dataclasses import dataclass
+from typing import Any, Callable
 
 import torch
 
@@ -100,12 +104,13 @@ class Runtime:
         scaler.step(optimizer)
         scaler.update()
 
-    def mean_across_ranks(self, value: float) -> float:
+    def sum_across_ranks(self, *values: float) -> list[float]:
+        """Each value summed over all ranks (every rank must call this, with as many values)."""
         if not self.distributed:
-            return value
-        tensor = torch.tensor([value], device=self.device, dtype=torch.float64)
+            return list(values)
+        tensor = torch.tensor(values, device=self.device, dtype=torch.float64)
         torch.distributed.all_reduce(tensor)
-        return float(tensor.item()) / self.world_size
+        return tensor.tolist()
 
     def close(self) -> None:
         if self.distributed and torch.distributed.is_initialized():
@@ -121,3 +126,43 @@ def unwrap(model: torch.nn.Module) -> torch.nn.Module:
             model = model._orig_mod
         else:
             return model
+
+
+class _RankUserError(Exception):
+    """A UserError raised in a launched process, marked so the launcher can print it as one."""
+
+
+def _run_rank(function: Callable, *args) -> Any:
+    try:
+        return function(*args)
+    except UserError as err:  # re-raised (not returned) so the launcher stops the other ranks
+        raise _RankUserError(str(err)) from None
+
+
+def launch(function: Callable, nproc: int, *args) -> Any:
+    """Run ``function(*args)`` in ``nproc`` processes on this machine as one DDP group, as
+    ``torchrun --standalone --nproc-per-node N`` would (RANK, WORLD_SIZE, LOCAL_RANK, MASTER_ADDR
+    and a free MASTER_PORT set in each); returns rank 0's result. ``function`` must be importable
+    by name (the processes are spawned). A UserError in any process stops all of them and is
+    raised here as one UserError."""
+    from torch.distributed.elastic.multiprocessing.errors import ChildFailedError
+    from torch.distributed.launcher.api import LaunchConfig, elastic_launch
+
+    if "WORLD_SIZE" in os.environ:
+        raise UserError("already running under torchrun: leave out --nproc (torchrun sets the processes)")
+    config = LaunchConfig(min_nodes=1, max_nodes=1, nproc_per_node=nproc, run_id=f"geopre-{uuid.uuid4().hex[:8]}",
+                          rdzv_backend="c10d", rdzv_endpoint="127.0.0.1:0", max_restarts=0, start_method="spawn",
+                          monitor_interval=0.1)
+    # The launcher logs a failed process's traceback; the error raised below carries it already.
+    previous, logging.root.manager.disable = logging.root.manager.disable, logging.ERROR
+    try:
+        return elastic_launch(config, _run_rank)(function, *args)[0]
+    except ChildFailedError as err:
+        prefix = f"{_RankUserError.__name__}: "
+        for failure in err.failures.values():
+            message = failure.message.get("message", "") if isinstance(failure.message, dict) else str(failure.message)
+            if message.startswith(prefix):
+                raise UserError(message[len(prefix):]) from None
+        raise
+    finally:
+        logging.disable(previous)

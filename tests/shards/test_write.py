@@ -6,8 +6,9 @@ import tarfile
 import pytest
 
 from geopre.errors import UserError
+from geopre.shards.read import read_index
 from geopre.shards.sources import SourceSpec
-from geopre.shards.write import WriteConfig, assign_splits, read_index, write_shards
+from geopre.shards.write import WriteConfig, assign_splits, write_shards
 
 
 def tar_samples(path):

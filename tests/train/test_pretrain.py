@@ -7,20 +7,13 @@ import torch
 import torchvision
 
 from geopre.errors import UserError
-from geopre.shards.sources import SourceSpec
-from geopre.shards.write import WriteConfig, write_shards
-from geopre.synth import kitti
 from geopre.train.export import export_encoder
 from geopre.train.pretrain import PretrainConfig, pretrain
 
 
 @pytest.fixture(scope="module")
-def shards(tmp_path_factory):
-    root = tmp_path_factory.mktemp("kitti")
-    kitti.write_kitti(root, drives=4, test_drives=1, frames=8, width=96, height=32, seed=2, save_depth=False)
-    out = tmp_path_factory.mktemp("shards")
-    write_shards([SourceSpec("kitti", root)], WriteConfig(out, maxcount=4, val_fraction=0.34, seed=0))
-    return out
+def shards(pretrain_shards):
+    return pretrain_shards
 
 
 def config(shards, out, **kw):
