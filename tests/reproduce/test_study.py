@@ -72,7 +72,9 @@ def test_tiny_preset_runs_every_stage_and_reports_every_row(tmp_path):
     # Table II style rows: one per init for S and M, with mean ± std over both seeds
     for init in ("random (scratch)", "geometric (d)", "geometric (kcd)"):
         assert len(re.findall(rf"^\| {re.escape(init)} \| 2 \| \d", text, re.M)) == 3  # S, M, Cityscapes S
-        assert len(re.findall(rf"^\| {re.escape(init)} \| \d.* ± .* \| \d.* ± ", text, re.M)) == 2  # few-shot tables
+        cell = r"\d+\.\d{3} ± \d+\.\d{3}"
+        fewshot_row = rf"^\| {re.escape(init)} \| {cell} \| {cell} \|$"  # one cell per fraction (20 %, 100 %)
+        assert len(re.findall(fewshot_row, text, re.M)) == 2  # KITTI and Cityscapes few-shot tables
     assert "| pretrain + export kcd | pretrain |" in text
     # every number in the tables came from a run folder: the scratch S 100 % mean is the mean of its evals
     values = [json.loads((study.run_dir(Cell("S", 1.0, "scratch", s)) / "eval_kitti_eigen.json").read_text())
