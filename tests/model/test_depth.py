@@ -1,7 +1,8 @@
 import pytest
 import torch
 
-from geopre.model.depth import DepthDecoder, DepthNet, PoseDecoder, PoseNet, disp_to_depth
+from geopre.errors import UserError
+from geopre.model.depth import DepthDecoder, DepthNet, PoseDecoder, PoseNet, depth_to_disp, disp_to_depth
 from geopre.model.flow import GeometricPretrainNet
 
 
@@ -52,3 +53,24 @@ def test_disp_to_depth_maps_the_sigmoid_onto_the_depth_range():
     scaled, depth = disp_to_depth(disp, min_depth=0.1, max_depth=100.0)
     assert scaled.tolist() == pytest.approx([0.01, 0.01 + 0.5 * 9.99, 10.0])
     assert depth.tolist() == pytest.approx([100.0, 1 / (0.01 + 0.5 * 9.99), 0.1])
+
+
+def test_depth_to_disp_inverts_disp_to_depth_and_rejects_depths_outside_the_range():
+    disp = depth_to_disp(10.0)
+    assert disp == pytest.approx((0.1 - 0.01) / (10.0 - 0.01))  # (1/10 - 1/100) / (1/0.1 - 1/100)
+    assert disp_to_depth(torch.tensor(disp))[1].item() == pytest.approx(10.0)
+    with pytest.raises(UserError):
+        depth_to_disp(200.0)
+
+
+def test_start_at_makes_an_untrained_decoder_predict_the_given_depth():
+    net = DepthNet("resnet18", scales=4)
+    net.decoder.start_at(depth_to_disp(10.0))
+    for head in net.decoder.heads:  # only the biases speak: the output is exactly sigmoid(bias)
+        torch.nn.init.zeros_(head.conv.weight)
+    with torch.no_grad():
+        disps = net(torch.rand(1, 3, 64, 128))
+    for disp in disps.values():
+        assert torch.allclose(disp_to_depth(disp)[1], torch.tensor(10.0), rtol=1e-4)
+    with pytest.raises(UserError):
+        net.decoder.start_at(1.0)

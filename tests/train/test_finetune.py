@@ -83,7 +83,16 @@ def test_a_stopped_and_resumed_run_ends_with_the_same_weights(kitti_tree, tmp_pa
     (dict(width=100), "multiples of 32"),
     (dict(init="/nonexistent/encoder.pth"), "no such file"),
     (dict(batch_size=64), "cannot fill one batch"),
+    (dict(start_depth=500.0), "--start-depth must lie between"),
+    (dict(val_every=0), "--val-every must be at least 1"),
 ])
 def test_bad_settings_are_user_errors(kitti_tree, tmp_path, overrides, message):
     with pytest.raises(UserError, match=message):
         finetune(small(kitti_tree, tmp_path / "run", **overrides))
+
+
+def test_val_every_validates_every_nth_epoch_and_always_the_last(kitti_tree, tmp_path):
+    summary = finetune(small(kitti_tree, tmp_path / "run", mode="S", epochs=3, val_every=2, val_gt_frames=0,
+                             start_depth=10.0))
+    assert [h["epoch"] for h in summary["history"]] == [2, 3]
+    assert all("val/abs_rel" not in h for h in summary["history"])  # --val-gt-frames 0: photometric only
