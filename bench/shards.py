@@ -222,7 +222,8 @@ def run(out_dir) -> dict:
         parallel_s = min(max(pool.map(_pool_decode, halves)) for _ in range(REPEAT))
     results[f"decode_torchvision_{WORKERS}proc_samples_per_s"] = n / parallel_s
     # The same decoder on threads of one process (it releases the GIL): the thread mode's limit.
-    results[f"decode_torchvision_{WORKERS}threads_samples_per_s"] = _rate(lambda: _decode_in_threads(frames, WORKERS), n)
+    threaded = _rate(lambda: _decode_in_threads(frames, WORKERS), n)
+    results[f"decode_torchvision_{WORKERS}threads_samples_per_s"] = threaded
 
     # Where one process spends its CPU time per triplet: each worker stage alone, then the whole
     # worker pipeline (its sum plus shuffling and the memory traffic of real batches), then

@@ -47,7 +47,11 @@ _WEBDATASET_SCHEMES = ("", "file", "pipe", "http", "https")
 # Forked workers deadlock when the parent already ran threaded OpenCV/OpenMP code (seen in the test
 # suite after ingest's flow filter); forkserver children start from a clean process instead.
 WORKER_START_METHOD = "forkserver"
-WORKER_KINDS = ("process", "thread")
+WORKER_KINDS = ("process", "thread", "auto")
+# "auto" takes threads up to this many usable cores. Measured on 2 cores (bench/shards.py): threads
+# spend about half the CPU per triplet that processes do (no shared-memory hand-off). With more
+# cores, processes scale past the pipeline's GIL-held part and leave the training thread's GIL free.
+THREADS_UP_TO_CORES = 4
 
 
 @dataclass(frozen=True)
@@ -58,7 +62,8 @@ class LoaderConfig:
     # per-sample work and many cores, but each batch crosses to the training process in fresh shared
     # memory. "thread": one pipeline in this process, read ahead by a background thread, decoding on
     # `workers` threads (torchvision's decoder releases the GIL); no hand-off cost, so it is faster
-    # where cores are few (bench/shards.py). 0 workers: everything in the calling thread.
+    # where cores are few (bench/shards.py). "auto": threads on up to THREADS_UP_TO_CORES cores.
+    # 0 workers: everything in the calling thread.
     worker_kind: str = "process"
     augment: AugmentConfig = field(default_factory=AugmentConfig)
     resampled: bool = True  # False: each train sample once per epoch (no equal-length guarantee under DDP)
@@ -408,11 +413,20 @@ class ShardLoader:
         return self.batches_per_epoch
 
 
+def usable_cores() -> int:
+    try:
+        return len(os.sched_getaffinity(0))  # what a container or taskset allows
+    except AttributeError:  # not Linux
+        return os.cpu_count() or 1
+
+
 def _make_loader(source, split: str, config: LoaderConfig, training: bool) -> ShardLoader:
     if config.batch_size < 1 or config.workers < 0:
         raise UserError("batch size must be >= 1 and workers >= 0")
     if config.worker_kind not in WORKER_KINDS:
         raise UserError(f"worker kind {config.worker_kind!r}: use one of {', '.join(WORKER_KINDS)}")
+    if config.worker_kind == "auto":
+        config = replace(config, worker_kind="thread" if usable_cores() <= THREADS_UP_TO_CORES else "process")
     shards = resolve_shards(source, split)
     rank, world_size, _, _ = wds.utils.pytorch_worker_info()
     workers = config.workers if config.worker_kind == "process" else 0  # DataLoader worker processes

@@ -199,3 +199,15 @@ def test_missing_or_empty_shard_sets_are_user_errors(tmp_path, shard_dir):
         val_loader(empty)
     with pytest.raises(UserError, match="samples per epoch"):
         train_loader([str(shard_dir / "train-000000.tar")], LoaderConfig(workers=0))
+
+
+def test_auto_worker_kind_takes_threads_on_few_cores(shard_dir, monkeypatch):
+    import geopre.shards.read as read
+
+    config = LoaderConfig(batch_size=2, workers=2, worker_kind="auto", resampled=False, augment=NATIVE)
+    monkeypatch.setattr(read, "usable_cores", lambda: 2)
+    assert isinstance(val_loader(shard_dir, config).loader.pipeline[0], ReadAhead)
+    monkeypatch.setattr(read, "usable_cores", lambda: 16)
+    assert isinstance(val_loader(shard_dir, config).loader.pipeline[0], torch.utils.data.DataLoader)
+    with pytest.raises(UserError, match="worker kind"):
+        val_loader(shard_dir, LoaderConfig(worker_kind="fibre"))
