@@ -1,5 +1,6 @@
 """Streaming speed, all on the same shards in one run: raw tar read, bare JPEG decoding (PIL,
-torchvision, OpenCV), and the full training loader (decode + augment + batch in 2 workers).
+torchvision, OpenCV), and the full training loader (decode + augment + batch) in its three
+modes: 2 worker processes, 2 decode threads in the training process, and 0 workers.
 
 Target (issue 5): the loader reaches >= 0.8x of bare decoding with the same number of processes,
 i.e. the pipeline adds little beyond the decode it cannot avoid. "Bare decoding" is the loader's
@@ -8,9 +9,10 @@ same pixels and are timed for comparison. The loader is timed in steady state (i
 epoch, after its workers started and filled their shuffle buffers), which is what training sees.
 
 Where the time goes: ``stage_*_ms_per_sample`` is each stage's CPU time per triplet in this
-process, and ``loader_*_cpu_ms_per_sample`` the CPU time the 2-worker loader's processes (workers,
-main) spend per triplet. CPU times are the steadier measure on a shared machine; rates are wall
-clock, best of a few runs.
+process, and ``loader_*_cpu_ms_per_sample`` the CPU time the loader's processes spend per triplet
+(``main``: the training process, its decode and read-ahead threads included; ``workers``: the
+worker processes; ``total``: both). CPU times are the steadier measure on a shared machine; rates
+are wall clock, best of a few runs, the loader modes' runs interleaved so load changes hit each.
 """
 
 from __future__ import annotations
@@ -154,17 +156,28 @@ def _descendants_cpu_seconds() -> float:
     return total
 
 
-def _loader_run(shards: Path, workers: int, augment) -> dict:
+def _decode_in_threads(frames: list[bytes], threads: int) -> None:
+    from concurrent.futures import ThreadPoolExecutor
+
+    from geopre.shards.read import decode_image
+
+    with ThreadPoolExecutor(threads) as pool:
+        for _ in pool.map(decode_image, frames):
+            pass
+
+
+def _loader_run(shards: Path, workers: int, worker_kind: str, augment) -> dict:
     """Steady-state rate of the training loader: one long epoch, the first WARM_BATCHES skipped
-    (worker start-up, shuffle buffer fill), the next TIMED_BATCHES timed. With workers, also
-    the CPU time its processes spend per triplet (Linux /proc)."""
+    (worker start-up, shuffle buffer fill), the next TIMED_BATCHES timed, and the CPU time its
+    processes spend per triplet (Linux /proc)."""
     import torch
 
     from geopre.shards.read import LoaderConfig, train_loader
 
     # A 100-sample shuffle buffer fills during the warm-up; past the fill each sample read is one
     # sample out, as in a long epoch with the default 1000.
-    config = LoaderConfig(batch_size=BATCH, workers=workers, augment=augment, pin_memory=torch.cuda.is_available(),
+    config = LoaderConfig(batch_size=BATCH, workers=workers, worker_kind=worker_kind, augment=augment,
+                          pin_memory=torch.cuda.is_available(),
                           samples_per_epoch=BATCH * (WARM_BATCHES + TIMED_BATCHES), shuffle_buffer=100)
     batches = iter(train_loader(shards, config))
     for _ in range(WARM_BATCHES):
@@ -175,9 +188,9 @@ def _loader_run(shards: Path, workers: int, augment) -> dict:
     seconds = time.perf_counter() - start
     samples = BATCH * TIMED_BATCHES
     result = {"samples_per_s": samples / seconds,
-              "main_cpu_ms_per_sample": 1e3 * (time.process_time() - main_cpu) / samples}
-    if workers:
-        result["workers_cpu_ms_per_sample"] = 1e3 * (_descendants_cpu_seconds() - workers_cpu) / samples
+              "main_cpu_ms_per_sample": 1e3 * (time.process_time() - main_cpu) / samples,
+              "workers_cpu_ms_per_sample": 1e3 * (_descendants_cpu_seconds() - workers_cpu) / samples}
+    result["total_cpu_ms_per_sample"] = result["main_cpu_ms_per_sample"] + result["workers_cpu_ms_per_sample"]
     return result
 
 
@@ -208,6 +221,9 @@ def run(out_dir) -> dict:
     with get_context("spawn").Pool(WORKERS) as pool:  # fork after torch/cv2 use can hang
         parallel_s = min(max(pool.map(_pool_decode, halves)) for _ in range(REPEAT))
     results[f"decode_torchvision_{WORKERS}proc_samples_per_s"] = n / parallel_s
+    # The same decoder on threads of one process (it releases the GIL): the thread mode's limit.
+    threaded = _rate(lambda: _decode_in_threads(frames, WORKERS), n)
+    results[f"decode_torchvision_{WORKERS}threads_samples_per_s"] = threaded
 
     # Where one process spends its CPU time per triplet: each worker stage alone, then the whole
     # worker pipeline (its sum plus shuffling and the memory traffic of real batches), then
@@ -235,15 +251,21 @@ def run(out_dir) -> dict:
     for name, ms in stage.items():
         results[f"stage_{name}_ms_per_sample"] = ms
 
-    for workers in (0, WORKERS):
-        runs = [_loader_run(shards, workers, augment) for _ in range(REPEAT)]
-        best = max(runs, key=lambda r: r["samples_per_s"])
+    modes = {"0workers": (0, "process"), f"{WORKERS}workers": (WORKERS, "process"),
+             f"{WORKERS}threads": (WORKERS, "thread")}
+    runs: dict = {mode: [] for mode in modes}
+    for _ in range(REPEAT):
+        for mode, (workers, kind) in modes.items():
+            runs[mode].append(_loader_run(shards, workers, kind, augment))
+    for mode, mode_runs in runs.items():
+        best = max(mode_runs, key=lambda r: r["samples_per_s"])
         for key, value in best.items():
-            results[f"loader_{workers}workers_{key}"] = value
+            results[f"loader_{mode}_{key}"] = value
     results["ratio_loader_vs_decode_1proc"] = (results["loader_0workers_samples_per_s"]
                                                / results["decode_torchvision_1proc_samples_per_s"])
-    results[f"ratio_loader_vs_decode_{WORKERS}proc"] = (results[f"loader_{WORKERS}workers_samples_per_s"]
-                                                        / results[f"decode_torchvision_{WORKERS}proc_samples_per_s"])
+    for mode in (f"{WORKERS}workers", f"{WORKERS}threads"):  # both against the 2-process decode
+        results[f"ratio_loader_{mode}_vs_decode_{WORKERS}proc"] = (
+            results[f"loader_{mode}_samples_per_s"] / results[f"decode_torchvision_{WORKERS}proc_samples_per_s"])
     results["target_ratio"] = 0.8
     return {k: round(v, 3) if isinstance(v, float) else v for k, v in results.items()}
 

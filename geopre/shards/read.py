@@ -3,7 +3,8 @@
 A webdataset pipeline of small stages, each an iterator that can be tested alone::
 
     shard URLs -> [resample | shuffle + split by node + split by worker] -> tar files
-      -> samples (group by key) -> shuffle -> decode -> draw view -> batch (cover crop)   (DataLoader workers)
+      -> samples (group by key) -> shuffle -> decode -> draw view -> batch (cover crop)   (DataLoader workers,
+                                                                   or one pipeline with decode threads)
     -> prepare_batch: float, zoom-crop + flip, colour jitter                           (training device)
 
 Training uses resampled shards and a fixed number of batches per epoch on every rank, set on the
@@ -19,6 +20,10 @@ import json
 import logging
 import multiprocessing
 import os
+import queue
+import threading
+from collections import deque
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
 from functools import partial
 from pathlib import Path
@@ -42,12 +47,24 @@ _WEBDATASET_SCHEMES = ("", "file", "pipe", "http", "https")  # the rest go throu
 # Forked workers deadlock when the parent already ran threaded OpenCV/OpenMP code (seen in the test
 # suite after ingest's flow filter); forkserver children start from a clean process instead.
 WORKER_START_METHOD = "forkserver"
+WORKER_KINDS = ("process", "thread", "auto")
+# "auto" takes threads up to this many usable cores. Measured on 2 cores (bench/shards.py): threads
+# spend about half the CPU per triplet that processes do (no shared-memory hand-off). With more
+# cores, processes scale past the pipeline's GIL-held part and leave the training thread's GIL free.
+THREADS_UP_TO_CORES = 4
 
 
 @dataclass(frozen=True)
 class LoaderConfig:
     batch_size: int = 12  # monodepth2's batch size, which the paper's training follows
     workers: int = 4
+    # "process": DataLoader worker processes, each running the whole pipeline; scales to heavy
+    # per-sample work and many cores, but each batch crosses to the training process in fresh shared
+    # memory. "thread": one pipeline in this process, read ahead by a background thread, decoding on
+    # `workers` threads (torchvision's decoder releases the GIL); no hand-off cost, so it is faster
+    # where cores are few (bench/shards.py). "auto": threads on up to THREADS_UP_TO_CORES cores.
+    # 0 workers: everything in the calling thread.
+    worker_kind: str = "process"
     augment: AugmentConfig = field(default_factory=AugmentConfig)
     resampled: bool = True  # False: each train sample once per epoch (no equal-length guarantee under DDP)
     samples_per_epoch: int | None = None  # default: the train split's size from index.json
@@ -207,11 +224,37 @@ def decode_triplet(sample: dict) -> dict:
     return {"key": sample["__key__"], "frames": frames, "intrinsics": intrinsics, "meta": meta}
 
 
-def view_sample(sample: dict, config: AugmentConfig, training: bool) -> dict:
-    """Stage map: draw the random (training) or centre (validation) view of the triplet. Only
-    the parameters: :func:`collate` applies the cover crop straight into the batch."""
+def decode_in_threads(samples: Iterable[dict], threads: int, handler) -> Iterator[dict]:
+    """Stage: :func:`decode_triplet` on ``threads`` threads (torchvision's decoder releases the
+    GIL), ``2 x threads`` samples ahead, results in input order. A sample whose decode fails goes
+    to ``handler`` (skipped when it returns True), as in ``wds.map``. The threads end with the
+    stage: when the samples run out or the iterator is closed."""
+    pool = ThreadPoolExecutor(threads, thread_name_prefix="geopre-decode")
+    pending: deque = deque()
+
+    def finished(keep: int) -> Iterator[dict]:
+        while len(pending) > keep:
+            try:
+                yield pending.popleft().result()
+            except Exception as err:
+                if not handler(err):
+                    raise
+
+    try:
+        for sample in samples:
+            pending.append(pool.submit(decode_triplet, sample))
+            yield from finished(keep=2 * threads - 1)
+        yield from finished(keep=0)
+    finally:
+        pool.shutdown(cancel_futures=True)
+
+
+def view_sample(sample: dict, config: AugmentConfig, training: bool, generator: torch.Generator | None = None) -> dict:
+    """Stage map: draw the random (training) or centre (validation) view of the triplet, from
+    ``generator`` (default: torch's global RNG, seeded per DataLoader worker). Only the
+    parameters: :func:`collate` applies the cover crop straight into the batch."""
     height, width = sample["frames"][0].shape[:2]
-    params = draw_params(width, height, config) if training else centre_params(width, height, config.size)
+    params = draw_params(width, height, config, generator) if training else centre_params(width, height, config.size)
     return {**sample, "params": params}
 
 
@@ -278,10 +321,11 @@ def split_by_rank(urls: Iterable, rank: int, world_size: int) -> Iterator:
             yield url
 
 
-def triplet_pipeline(urls: list[str], config: LoaderConfig, skips: Skips, training: bool,
-                     rank: int = 0, world_size: int = 1) -> wds.DataPipeline:
-    """The dataset one DataLoader worker runs. ``training``: shuffled, augmented, full batches
-    (resampled or each shard once); otherwise every sample once, in order, centre view."""
+def triplet_pipeline(urls: list[str], config: LoaderConfig, skips: Skips, training: bool, rank: int = 0,
+                     world_size: int = 1, generator: torch.Generator | None = None) -> wds.DataPipeline:
+    """The dataset one DataLoader worker (or, with ``worker_kind="thread"``, the rank) runs.
+    ``training``: shuffled, augmented, full batches (resampled or each shard once); otherwise every
+    sample once, in order, centre view. ``generator`` draws the views (see :func:`view_sample`)."""
     if training and config.resampled:
         shard_stages = [wds.ResampledShards(urls, seed=config.seed, deterministic=True)]
     else:
@@ -292,11 +336,68 @@ def triplet_pipeline(urls: list[str], config: LoaderConfig, skips: Skips, traini
     sample_stages = [partial(tar_files, skips=skips, storage_options=config.storage_options), partial(group_by_keys, keys=base_plus_ext, handler=skips.sample)]
     if training:
         sample_stages.append(wds.detshuffle(config.shuffle_buffer, min(100, config.shuffle_buffer), seed=config.seed))
-    view = partial(view_sample, config=config.augment, training=training)
+    if config.worker_kind == "thread" and config.workers > 0:
+        decode = partial(decode_in_threads, threads=config.workers, handler=skips.sample)
+    else:
+        decode = wds.map(decode_triplet, handler=skips.sample)
+    view = partial(view_sample, config=config.augment, training=training, generator=generator)
     batch = partial(collate, size=config.augment.size)
-    sample_stages += [wds.map(decode_triplet, handler=skips.sample), wds.map(view, handler=skips.sample),
+    sample_stages += [decode, wds.map(view, handler=skips.sample),
                       wds.batched(config.batch_size, collation_fn=batch, partial=not (training and config.resampled))]
     return wds.DataPipeline(*shard_stages, *sample_stages)
+
+
+class ReadAhead(torch.utils.data.IterableDataset):
+    """Iterates ``dataset`` in a background thread, ``ahead`` items ahead of the consumer (copied
+    to pinned memory there when ``pin``), so the pipeline runs while training computes. An error
+    in the pipeline is raised in the consumer. Closing or dropping the iterator stops the thread
+    (at its next item); the thread is a daemon, so it never holds up interpreter exit."""
+
+    _END = object()
+
+    def __init__(self, dataset: Iterable, ahead: int = 2, pin: bool = False):
+        super().__init__()
+        self.dataset = dataset
+        self.ahead = ahead
+        self.pin = pin
+
+    def __iter__(self) -> Iterator:
+        items: queue.Queue = queue.Queue(self.ahead)
+        stop = threading.Event()
+        thread = threading.Thread(target=self._produce, args=(items, stop), name="geopre-read-ahead", daemon=True)
+        thread.start()
+        try:
+            while (item := items.get()) is not self._END:
+                if isinstance(item, BaseException):
+                    raise item
+                yield item
+        finally:
+            stop.set()
+            thread.join()
+
+    def _produce(self, items: queue.Queue, stop: threading.Event) -> None:
+        def offer(item) -> bool:  # False once the consumer has stopped
+            while not stop.is_set():
+                try:
+                    items.put(item, timeout=0.1)
+                    return True
+                except queue.Full:
+                    pass
+            return False
+
+        source = iter(self.dataset)
+        try:
+            for item in source:
+                if self.pin:
+                    item = {k: v.pin_memory() if isinstance(v, torch.Tensor) else v for k, v in item.items()}
+                if not offer(item):
+                    return
+            offer(self._END)
+        except Exception as err:
+            offer(err)
+        finally:
+            if hasattr(source, "close"):  # ends the pipeline's stages here (decode threads included)
+                source.close()
 
 
 class ShardLoader:
@@ -318,24 +419,42 @@ class ShardLoader:
         return self.batches_per_epoch
 
 
+def usable_cores() -> int:
+    try:
+        return len(os.sched_getaffinity(0))  # what a container or taskset allows
+    except AttributeError:  # not Linux
+        return os.cpu_count() or 1
+
+
 def _make_loader(source, split: str, config: LoaderConfig, training: bool) -> ShardLoader:
     if config.batch_size < 1 or config.workers < 0:
         raise UserError("batch size must be >= 1 and workers >= 0")
+    if config.worker_kind not in WORKER_KINDS:
+        raise UserError(f"worker kind {config.worker_kind!r}: use one of {', '.join(WORKER_KINDS)}")
+    if config.worker_kind == "auto":
+        config = replace(config, worker_kind="thread" if usable_cores() <= THREADS_UP_TO_CORES else "process")
     shards = resolve_shards(source, split, config.storage_options)
     rank, world_size, _, _ = wds.utils.pytorch_worker_info()
-    if not (training and config.resampled) and len(shards.urls) < world_size * max(1, config.workers):
+    workers = config.workers if config.worker_kind == "process" else 0  # DataLoader worker processes
+    if not (training and config.resampled) and len(shards.urls) < world_size * max(1, workers):
         log.warning("%d %s shards for %d ranks x %d workers: some workers get none (write smaller shards)",
-                    len(shards.urls), split, world_size, max(1, config.workers))
+                    len(shards.urls), split, world_size, max(1, workers))
     skips = Skips()
-    dataset = triplet_pipeline(shards.urls, config, skips, training, rank, world_size)
-    workers = config.workers
-    loader = wds.WebLoader(
-        dataset, batch_size=None, num_workers=workers, pin_memory=config.pin_memory and torch.cuda.is_available(),
-        persistent_workers=workers > 0,  # keeps the shuffles' epoch counters advancing between epochs
-        generator=torch.Generator().manual_seed(config.seed * 1000 + rank),  # per-rank augmentation draws
-        prefetch_factor=2 if workers > 0 else None, worker_init_fn=_worker_init if workers > 0 else None,
-        multiprocessing_context=WORKER_START_METHOD if workers > 0 else None,
-    )
+    seed = config.seed * 1000 + rank  # per-rank augmentation draws
+    # In this process the views get their own generator: training's RNG is neither used nor raced.
+    views = torch.Generator().manual_seed(seed) if workers == 0 else None
+    dataset = triplet_pipeline(shards.urls, config, skips, training, rank, world_size, views)
+    pin = config.pin_memory and torch.cuda.is_available()
+    if config.worker_kind == "thread" and config.workers > 0:
+        loader = wds.DataPipeline(ReadAhead(dataset, ahead=2, pin=pin))
+    else:
+        loader = wds.WebLoader(
+            dataset, batch_size=None, num_workers=workers, pin_memory=pin,
+            persistent_workers=workers > 0,  # keeps the shuffles' epoch counters advancing between epochs
+            generator=torch.Generator().manual_seed(seed),  # seeds the workers' draws
+            prefetch_factor=2 if workers > 0 else None, worker_init_fn=_worker_init if workers > 0 else None,
+            multiprocessing_context=WORKER_START_METHOD if workers > 0 else None,
+        )
     batches = None
     if training and config.resampled:
         samples = config.samples_per_epoch or shards.samples
@@ -356,5 +475,6 @@ def val_loader(source: str | Path | Sequence[str], config: LoaderConfig = Loader
     return _make_loader(source, "val", config, training=False)
 
 
-__all__ = ["LoaderConfig", "ShardLoader", "ShardSet", "Skips", "train_loader", "val_loader", "resolve_shards",
-           "triplet_pipeline", "decode_triplet", "decode_image", "open_url", "prepare_batch"]
+__all__ = ["LoaderConfig", "ShardLoader", "ShardSet", "Skips", "ReadAhead", "train_loader", "val_loader",
+           "resolve_shards", "triplet_pipeline", "decode_triplet", "decode_in_threads", "decode_image", "open_url",
+           "prepare_batch"]

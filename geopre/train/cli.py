@@ -58,7 +58,10 @@ def _run(function, nproc: int, *args):
                    "scratch, imagenet (never downloaded) or a weights file.")
 @click.option("--imagenet-weights", type=click.Path(dir_okay=False, path_type=Path),
               help="torchvision ImageNet weights file for --init imagenet (default: the torch hub cache).")
-@click.option("--workers", default=4, show_default=True, type=int, help="DataLoader worker processes per GPU.")
+@click.option("--workers", default=4, show_default=True, type=int, help="Loader workers per GPU.")
+@click.option("--worker-kind", default="auto", show_default=True, type=click.Choice(["auto", "process", "thread"]),
+              help="Loader workers as processes, or as decode threads in the training process (about half the CPU "
+                   "per triplet; for few cores). auto: threads on up to 4 cores.")
 @click.option("--device", default="auto", show_default=True, help="auto (CUDA if present), cpu, cuda or cuda:N.")
 @click.option("--amp/--no-amp", default=True, show_default=True, help="Mixed precision on CUDA (bf16, else fp16).")
 @click.option("--compile", "compile_model", is_flag=True, help="torch.compile the network (CUDA; slow first step).")
@@ -70,8 +73,8 @@ def _run(function, nproc: int, *args):
 @click.option("--resume", is_flag=True, help="Continue the run in --out from its latest checkpoint.")
 @_NPROC
 def pretrain(shards, out, arch, size, batch_size, lr, steps, epochs, samples_per_epoch, motion_dim, alpha, beta,
-             init, imagenet_weights, workers, device, amp, compile_model, log_every, val_every, visual_every,
-             checkpoint_every, seed, resume, nproc):
+             init, imagenet_weights, workers, worker_kind, device, amp, compile_model, log_every, val_every,
+             visual_every, checkpoint_every, seed, resume, nproc):
     """Geometric pretraining: learn a structure encoder by reconstructing optical flow (paper III).
 
     Several GPUs: `--nproc N`; several machines: `torchrun --nnodes M --nproc-per-node N ... -m geopre.cli
@@ -83,9 +86,9 @@ def pretrain(shards, out, arch, size, batch_size, lr, steps, epochs, samples_per
     summary = _run(run, nproc, PretrainConfig(
         shards=shards, out=out, arch=arch, motion_dim=motion_dim, size=size, batch_size=batch_size, lr=lr,
         alpha=alpha, beta=beta, steps=steps, epochs=epochs, samples_per_epoch=samples_per_epoch, init=init,
-        imagenet_weights=imagenet_weights, workers=workers, device=device, amp=amp, compile=compile_model,
-        log_every=log_every, val_every=val_every, visual_every=visual_every, checkpoint_every=checkpoint_every,
-        seed=seed, resume=resume), _echo)
+        imagenet_weights=imagenet_weights, workers=workers, worker_kind=worker_kind, device=device, amp=amp,
+        compile=compile_model, log_every=log_every, val_every=val_every, visual_every=visual_every,
+        checkpoint_every=checkpoint_every, seed=seed, resume=resume), _echo)
     _echo(f"pretrain done: {summary['steps']} steps, loss {summary['final_loss']}, val photometric "
                f"{summary['val_photometric']}, {summary['samples_per_s']} triplets/s; checkpoint {summary['checkpoint']}")
     _echo(f"export the encoder with: geopre export {out} --out {out}/encoder.pth")

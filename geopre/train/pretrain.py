@@ -57,6 +57,7 @@ class PretrainConfig:
     # file (ImageNet -> geometric pretraining is the paper's second-order transfer, Table I)
     imagenet_weights: Path | None = None
     workers: int = 4
+    worker_kind: str = "auto"  # loader workers: "process", "thread" or "auto" (threads on few cores; docs/shards.md)
     device: str = "auto"
     amp: bool = True
     compile: bool = False
@@ -93,7 +94,8 @@ def flow_pairs(model: torch.nn.Module, batch: dict, runtime: Runtime):
 
 
 def _loader_config(config: PretrainConfig, epoch: int, rank: int) -> LoaderConfig:
-    return LoaderConfig(batch_size=config.batch_size, workers=config.workers, augment=AugmentConfig(size=config.size),
+    return LoaderConfig(batch_size=config.batch_size, workers=config.workers, worker_kind=config.worker_kind,
+                        augment=AugmentConfig(size=config.size),
                         samples_per_epoch=config.samples_per_epoch, seed=config.seed * 100003 + epoch * 7919 + rank)
 
 

@@ -1,9 +1,14 @@
-"""The loader on real shards: exact epochs across ranks x workers, equal lengths, corrupt shards,
-HTTP and pipe: URLs, and clear errors for missing shard sets."""
+"""The loader on real shards: exact epochs across ranks x workers (processes or threads), equal
+lengths, corrupt shards, HTTP and pipe: URLs, clean thread shutdown, and clear errors for missing
+shard sets."""
 
 import json
 import logging
 import shutil
+import subprocess
+import sys
+import threading
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -12,7 +17,8 @@ from PIL import Image
 
 from geopre.errors import UserError
 from geopre.shards.augment import AugmentConfig, prepare_batch
-from geopre.shards.read import LoaderConfig, read_index, resolve_shards, train_loader, val_loader
+from geopre.shards.read import (LoaderConfig, ReadAhead, Skips, decode_in_threads, read_index, resolve_shards,
+                                train_loader, val_loader)
 from geopre.synth.serve import serving
 
 NATIVE = AugmentConfig(size=(48, 32))  # the fixture's frame size: the centre view is the image itself
@@ -44,8 +50,10 @@ def test_val_loader_round_trips_pixels_and_metadata(shard_dir, ingest_dir):
         split_keys(shard_dir, "val")
 
 
-def test_two_ranks_times_two_workers_see_each_train_sample_once(shard_dir, monkeypatch):
-    config = LoaderConfig(batch_size=2, workers=2, resampled=False, augment=AugmentConfig(size=(24, 16)))
+@pytest.mark.parametrize("worker_kind", ["process", "thread"])
+def test_two_ranks_times_two_workers_see_each_train_sample_once(shard_dir, monkeypatch, worker_kind):
+    config = LoaderConfig(batch_size=2, workers=2, worker_kind=worker_kind, resampled=False,
+                          augment=AugmentConfig(size=(24, 16)))
     seen = []
     monkeypatch.setenv("WORLD_SIZE", "2")
     for rank in (0, 1):
@@ -56,8 +64,10 @@ def test_two_ranks_times_two_workers_see_each_train_sample_once(shard_dir, monke
     assert len(seen) == len(set(seen)) and set(seen) == split_keys(shard_dir, "train")
 
 
-def test_resampled_epochs_have_the_same_length_on_every_rank(shard_dir, monkeypatch):
-    config = LoaderConfig(batch_size=2, workers=1, samples_per_epoch=8, augment=AugmentConfig(size=(24, 16)))
+@pytest.mark.parametrize("worker_kind", ["process", "thread"])
+def test_resampled_epochs_have_the_same_length_on_every_rank(shard_dir, monkeypatch, worker_kind):
+    config = LoaderConfig(batch_size=2, workers=1, worker_kind=worker_kind, samples_per_epoch=8,
+                          augment=AugmentConfig(size=(24, 16)))
     monkeypatch.setenv("WORLD_SIZE", "2")
     for rank in (0, 1):
         monkeypatch.setenv("RANK", str(rank))
@@ -71,7 +81,8 @@ def test_resampled_epochs_have_the_same_length_on_every_rank(shard_dir, monkeypa
     assert len(train_loader(shard_dir, LoaderConfig(batch_size=2, workers=0))) == 9 // 2  # from index.json
 
 
-def test_corrupt_and_truncated_shards_are_skipped_and_counted(tmp_path, shard_dir, caplog):
+@pytest.mark.parametrize("workers, worker_kind", [(0, "process"), (2, "thread")])
+def test_corrupt_and_truncated_shards_are_skipped_and_counted(tmp_path, shard_dir, caplog, workers, worker_kind):
     broken = tmp_path / "broken"
     shutil.copytree(shard_dir, broken)
     index = read_index(str(broken))
@@ -79,7 +90,8 @@ def test_corrupt_and_truncated_shards_are_skipped_and_counted(tmp_path, shard_di
     data = (broken / names[0]).read_bytes()
     (broken / names[0]).write_bytes(data[: len(data) // 3])  # truncated mid-member
     (broken / names[1]).write_bytes(b"this is not a tar file" * 100)
-    config = LoaderConfig(batch_size=1, workers=0, resampled=False, augment=AugmentConfig(size=(24, 16)))
+    config = LoaderConfig(batch_size=1, workers=workers, worker_kind=worker_kind, resampled=False,
+                          augment=AugmentConfig(size=(24, 16)))
     with caplog.at_level(logging.WARNING):
         loader = train_loader(broken, config)
         keys = keys_of(loader)
@@ -87,6 +99,75 @@ def test_corrupt_and_truncated_shards_are_skipped_and_counted(tmp_path, shard_di
     assert intact <= len(keys) < 9 and len(keys) == len(set(keys))
     assert loader.skips.shards == 2
     assert "skipped the rest of shard" in caplog.text
+
+
+def test_thread_mode_yields_the_in_process_batches(shard_dir):
+    """Threads decode, the pipeline is the 0-worker one: the same batches, pixel for pixel, and
+    the same set as worker processes give."""
+    size = AugmentConfig(size=(24, 16))
+    for resampled in (False, True):
+        inline, threaded, processes = (
+            LoaderConfig(batch_size=2, workers=workers, worker_kind=kind, resampled=resampled, samples_per_epoch=8,
+                         augment=size) for workers, kind in ((0, "process"), (2, "thread"), (2, "process")))
+        loader = train_loader(shard_dir, threaded)
+        for epoch in range(2):
+            expected, got = list(train_loader(shard_dir, inline)), list(loader)
+            if epoch == 0:
+                assert [b["key"] for b in got] == [b["key"] for b in expected]
+                assert all(torch.equal(b["images"], e["images"]) and torch.equal(b["zoom"], e["zoom"])
+                           for b, e in zip(got, expected))
+            if resampled:
+                assert len(got) == len(loader) == 4
+        if not resampled:
+            assert sorted(keys_of(loader)) == sorted(split_keys(shard_dir, "train"))
+            assert sorted(keys_of(train_loader(shard_dir, processes))) == sorted(keys_of(loader))
+
+
+def test_decode_threads_keep_order_and_skip_bad_samples(shard_dir):
+    from tests.shards.test_write import all_samples
+
+    samples = [{**fields, "__key__": key} for key, fields in all_samples(shard_dir, "train").items()]
+    broken = {**samples[1], "ref.jpg": b"not a jpeg"}
+    skips = Skips()
+    decoded = list(decode_in_threads([samples[0], broken, *samples[2:]], threads=3, handler=skips.sample))
+    assert [d["key"] for d in decoded] == [s["__key__"] for s in samples if s is not samples[1]]
+    assert skips.samples == 1
+
+
+def _loader_threads():
+    return [t for t in threading.enumerate() if t.name.startswith("geopre-")]
+
+
+def test_leaving_a_threaded_epoch_early_stops_its_threads(shard_dir):
+    config = LoaderConfig(batch_size=1, workers=2, worker_kind="thread", samples_per_epoch=100,
+                          augment=AugmentConfig(size=(24, 16)))
+    for batch in train_loader(shard_dir, config):
+        assert _loader_threads()  # reading ahead
+        break
+    assert not _loader_threads()
+    batches = iter(ReadAhead(iter(range(1000)), ahead=2))
+    assert next(batches) == 0
+    batches.close()
+    assert not _loader_threads()
+
+
+def test_read_ahead_raises_the_pipeline_error_in_the_consumer():
+    def failing():
+        yield 1
+        raise OSError("disk gone")
+
+    with pytest.raises(OSError, match="disk gone"):
+        list(ReadAhead(failing()))
+    assert not _loader_threads()
+
+
+def test_an_abandoned_threaded_loader_does_not_hold_up_exit(shard_dir):
+    script = (f"from geopre.shards.read import LoaderConfig, train_loader; "
+              f"batches = iter(train_loader({str(shard_dir)!r}, LoaderConfig(batch_size=1, workers=2, "
+              f"worker_kind='thread', samples_per_epoch=1000))); next(batches); print('ok')")
+    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=120,
+                          cwd=Path(__file__).parents[2])
+    assert done.returncode == 0 and done.stdout.strip() == "ok", done.stderr
 
 
 def test_http_and_pipe_shards_read_like_local_ones(shard_dir):
@@ -118,3 +199,15 @@ def test_missing_or_empty_shard_sets_are_user_errors(tmp_path, shard_dir):
         val_loader(empty)
     with pytest.raises(UserError, match="samples per epoch"):
         train_loader([str(shard_dir / "train-000000.tar")], LoaderConfig(workers=0))
+
+
+def test_auto_worker_kind_takes_threads_on_few_cores(shard_dir, monkeypatch):
+    import geopre.shards.read as read
+
+    config = LoaderConfig(batch_size=2, workers=2, worker_kind="auto", resampled=False, augment=NATIVE)
+    monkeypatch.setattr(read, "usable_cores", lambda: 2)
+    assert isinstance(val_loader(shard_dir, config).loader.pipeline[0], ReadAhead)
+    monkeypatch.setattr(read, "usable_cores", lambda: 16)
+    assert isinstance(val_loader(shard_dir, config).loader.pipeline[0], torch.utils.data.DataLoader)
+    with pytest.raises(UserError, match="worker kind"):
+        val_loader(shard_dir, LoaderConfig(worker_kind="fibre"))

@@ -39,10 +39,11 @@ def test_run_writes_checkpoint_logs_visuals_and_summary(shards, tmp_path):
         pretrain(config(shards, run), echo=lambda _: None)
 
 
-def test_resume_continues_the_loss_curve_exactly(shards, tmp_path):
-    pretrain(config(shards, tmp_path / "straight", steps=6), echo=lambda _: None)
-    pretrain(config(shards, tmp_path / "stopped", steps=3), echo=lambda _: None)
-    pretrain(config(shards, tmp_path / "stopped", steps=6, resume=True), echo=lambda _: None)
+@pytest.mark.parametrize("workers", [dict(workers=0), dict(workers=2, worker_kind="thread")])
+def test_resume_continues_the_loss_curve_exactly(shards, tmp_path, workers):
+    pretrain(config(shards, tmp_path / "straight", steps=6, **workers), echo=lambda _: None)
+    pretrain(config(shards, tmp_path / "stopped", steps=3, **workers), echo=lambda _: None)
+    pretrain(config(shards, tmp_path / "stopped", steps=6, resume=True, **workers), echo=lambda _: None)
     assert losses(tmp_path / "stopped") == losses(tmp_path / "straight")
 
 
