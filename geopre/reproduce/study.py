@@ -17,6 +17,7 @@ from __future__ import annotations
 import contextlib
 import math
 import os
+import shutil
 from dataclasses import dataclass
 from functools import partial
 from pathlib import Path
@@ -243,9 +244,13 @@ def _finetune(study: Study, cell: Cell) -> None:
 
 
 def _cell(study: Study, cell: Cell) -> None:
-    if not (study.run_dir(cell) / "summary.json").exists():
+    run = study.run_dir(cell)
+    if not (run / "summary.json").exists():
         _finetune(study, cell)
     _evaluate(study, cell)
+    # Scored and done: the resumable checkpoints (weights + Adam state, twice) are ~10x the model
+    # files the report reads, and 36 runs of them fill a disk.
+    shutil.rmtree(run / "checkpoints", ignore_errors=True)
 
 
 def _evaluate(study: Study, cell: Cell) -> None:
