@@ -28,6 +28,9 @@ class Preset:
     kitti_size: tuple[int, int]
     city_sequences: int
     city_size: tuple[int, int]
+    # A second Cityscapes-style tree, never trained or pretrained on: every annotated frame (one per
+    # sequence) is a generalisation test frame (paper V-C).
+    city_test_sequences: int
     # Pretraining (paper III-D): one run per mixture of Table I.
     mixtures: tuple[str, ...]
     pretrain_size: tuple[int, int]
@@ -54,14 +57,14 @@ PRESETS: dict[str, Preset] = {
     "tiny": Preset(
         name="tiny", videos=2, video_seconds=4.0, video_sizes=((320, 180), (256, 144)), video_render_scale=1.0,
         ingest_size=(256, 96), kitti_drives=3, kitti_test_drives=1, kitti_frames=14, kitti_size=(256, 96),
-        city_sequences=3, city_size=(256, 128), mixtures=("d", "kcd"), pretrain_size=(96, 32), pretrain_batch=2,
+        city_sequences=3, city_size=(256, 128), city_test_sequences=3, mixtures=("d", "kcd"), pretrain_size=(96, 32), pretrain_batch=2,
         pretrain_steps=3, train_size=(96, 32), finetune_batch=2, stereo_steps=4, mono_steps=2,
         fractions=(0.2, 1.0), seeds=(0, 1), validations=2,
         notes=("tiny proves the machinery only: its numbers mean nothing",)),
     "small": Preset(
         name="small", videos=10, video_seconds=20.0, video_sizes=((640, 360), (854, 480), (480, 270)),
         video_render_scale=0.5, ingest_size=(416, 128), kitti_drives=8, kitti_test_drives=2, kitti_frames=60,
-        kitti_size=(416, 128), city_sequences=18, city_size=(384, 192), mixtures=("d", "kcd"),
+        kitti_size=(416, 128), city_sequences=18, city_size=(384, 192), city_test_sequences=36, mixtures=("d", "kcd"),
         pretrain_size=(192, 64), pretrain_batch=8, pretrain_steps=800, train_size=(192, 64), finetune_batch=8,
         stereo_steps=150, mono_steps=80, validations=5,
         notes=("192x64 keeps the KITTI-like 3:1 shape at a tenth of the paper's pixels, and schedules are "
@@ -70,13 +73,14 @@ PRESETS: dict[str, Preset] = {
     "paper": Preset(
         name="paper", videos=60, video_seconds=60.0, video_sizes=((1280, 720), (1920, 1080), (854, 480)),
         video_render_scale=0.5, ingest_size=(640, 192), kitti_drives=40, kitti_test_drives=6, kitti_frames=200,
-        kitti_size=(1242, 375), city_sequences=60, city_size=(1024, 512),
+        kitti_size=(1242, 375), city_sequences=60, city_size=(1024, 512), city_test_sequences=100,
         mixtures=("d", "k", "c", "kc", "kcd"), pretrain_size=(640, 192), pretrain_batch=20, pretrain_steps=20000,
         train_size=(640, 192), finetune_batch=12, stereo_steps=6000, mono_steps=6000, workers=4),
     "hd": Preset(
         name="hd", videos=60, video_seconds=60.0, video_sizes=((1280, 720), (1920, 1080)), video_render_scale=0.5,
         ingest_size=(1024, 320), kitti_drives=40, kitti_test_drives=6, kitti_frames=200, kitti_size=(1242, 375),
-        city_sequences=60, city_size=(1024, 512), mixtures=("d", "kcd"), pretrain_size=(1024, 320),
+        city_sequences=60, city_size=(1024, 512), city_test_sequences=100, mixtures=("d", "kcd"),
+        pretrain_size=(1024, 320),
         pretrain_batch=8, pretrain_steps=20000, train_size=(1024, 320), finetune_batch=6, stereo_steps=6000,
         mono_steps=6000, arch="resnet50", workers=4),
 }

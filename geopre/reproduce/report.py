@@ -48,17 +48,34 @@ def claim_verdict(baseline: list[float], candidate: list[float], lower_is_better
 
 def collect(study) -> list[dict]:
     """One record per fine-tuning cell that has both evaluations."""
+    from geopre.reproduce.study import CITY_EVAL, KITTI_EVAL
+
     records = []
     for cell in study.cells():
         run = study.run_dir(cell)
         try:
-            kitti = json.loads((run / "eval_kitti_eigen.json").read_text())["metrics"]
-            city = json.loads((run / "eval_cityscapes_test.json").read_text())["metrics"]
+            kitti = json.loads((run / KITTI_EVAL).read_text())["metrics"]
+            city = json.loads((run / CITY_EVAL).read_text())["metrics"]
             summary = json.loads((run / "summary.json").read_text())
         except FileNotFoundError:
             continue
-        records.append({"cell": cell, "kitti": kitti, "city": city, "summary": summary})
+        records.append({"cell": cell, "kitti": kitti, "city": city, "summary": summary, "summary_dir": run})
     return records
+
+
+def summarise(verdicts: list[str]) -> str:
+    """One claim's verdict from its comparisons' (see :func:`claim_verdict`), with the counts."""
+    n, held, reversed_ = len(verdicts), verdicts.count("held"), verdicts.count("reversed")
+    rest = "" if held + reversed_ == n else ", the rest within the seeds' spread"
+    if held == n:
+        return f"held ({n} of {n} comparisons)"
+    if held and reversed_:
+        return f"mixed ({held} of {n} comparisons held, {reversed_} reversed{rest})"
+    if held:
+        return f"held in part ({held} of {n} comparisons{rest})"
+    if reversed_:
+        return f"did not hold: scratch was better in {reversed_} of {n} comparisons{rest}"
+    return f"not shown (all {n} comparisons within the seeds' spread)"
 
 
 def _values(records, mode, fraction, init, dataset, metric) -> list[float]:
@@ -98,6 +115,14 @@ def fewshot_table(records, study, dataset: str, metric: str = "abs_rel") -> str:
             cells.append("–" if not values else "{:.3f} ± {:.3f}".format(*mean_std(values)))
         rows.append(f"| {init_label(init)} | " + " | ".join(cells) + " |")
     return "\n".join(rows)
+
+
+def _city_frames(records) -> int | str:
+    from geopre.reproduce.study import CITY_EVAL
+
+    for r in records:
+        return json.loads((r["summary_dir"] / CITY_EVAL).read_text()).get("images", "?")
+    return "?"
 
 
 def _plot_fractions(records, study, dataset: str, title: str, path: Path) -> None:
@@ -245,13 +270,9 @@ def _claims(records, study) -> list[str]:
 
     def paragraph(title, comparisons, context):
         found = [c for c in comparisons if c is not None]
-        verdicts = [v for _, v in found]
         if not found:
             return f"**{title}: not measured.**"
-        overall = ("held" if verdicts and all(v == "held" for v in verdicts) else
-                   "held in part" if "held" in verdicts else
-                   "did not hold (pretraining was worse)" if all(v == "reversed" for v in verdicts) else "not shown")
-        return f"**{title}: {overall}.** {context} " + "; ".join(text for text, _ in found) + "."
+        return f"**{title}: {summarise([v for _, v in found])}.** {context} " + "; ".join(t for t, _ in found) + "."
 
     paragraphs.append(paragraph(
         "Claim 1, accuracy (V-A)",
@@ -266,7 +287,7 @@ def _claims(records, study) -> list[str]:
         "Claim 3, generalisation (V-C)",
         [compare("S", f, "city", i) for f in sorted(study.preset.fractions) for i in geo],
         "The S models of claim 2, trained on the KITTI-style tree, scored on the Cityscapes-style test set "
-        "(median scaling, worst 5 % dropped), abs_rel:"))
+        "(a separate tree nothing was trained on; median scaling, worst 5 % dropped), abs_rel:"))
     return paragraphs
 
 
@@ -364,6 +385,10 @@ def write_report(study) -> Path:
         f"over {len(preset.seeds)} seeds; *not shown* otherwise.",
         "",
     ]
+    investigation = out / "investigation.md"
+    if investigation.exists():  # written by hand after reading a run; kept with the report
+        lines += ["## Investigation (written by hand after reading this run's numbers)", "",
+                  investigation.read_text().strip(), ""]
     if any(note for note in preset.notes):
         lines += [f"Preset note: {note}." for note in preset.notes] + [""]
     lines += ["## Table II style: KITTI-style Eigen test, 100 % of the training split", ""]
@@ -373,6 +398,8 @@ def write_report(study) -> Path:
     lines += ["## Few-shot (paper Fig. 4): S mode, abs_rel, KITTI-style Eigen test", "",
               fewshot_table(records, study, "kitti"), "", "![few-shot](figures/fewshot.png)", "",
               "## Generalisation (paper Fig. 5): the same S models on the Cityscapes-style test set", "",
+              f"{_city_frames(records)} annotated frames of a Cityscapes-style tree rendered for testing only "
+              "(another city style and camera; no model or encoder saw it).", "",
               fewshot_table(records, study, "city"), "", "![generalisation](figures/generalisation.png)", "",
               "Full Cityscapes-style metrics at 100 %:", "", metric_table(records, study, "S", 1.0, "city"), "",
               "## Learning curves (validation abs_rel while fine-tuning)", "",

@@ -28,7 +28,7 @@ from geopre.reproduce.stages import Stage, StageRunner
 
 VIDEO_PORT = 8767  # fixed, so the served URLs and ingest's video ids match from run to run
 KITTI_EVAL = "eval_kitti_eigen.json"
-CITY_EVAL = "eval_cityscapes_test.json"
+CITY_EVAL = "eval_cityscapes_all.json"
 
 # Seconds per unit on a 2-core CPU at the small preset, measured once; only seed the first estimate.
 PRIOR_RATES = {"render-videos": 0.03, "ingest": 0.01, "render-kitti": 0.15, "render-cityscapes": 0.15,
@@ -68,6 +68,10 @@ class Study:
     @property
     def cityscapes(self) -> Path:
         return self.cache / "cityscapes"
+
+    @property
+    def cityscapes_test(self) -> Path:
+        return self.cache / "cityscapes_test"
 
     def encoder(self, mixture: str) -> Path:
         return self.cache / "pretrain" / mixture / "encoder.pth"
@@ -130,6 +134,8 @@ def plan(study: Study) -> list[Stage]:
               study.kitti / "synth.json", partial(_render_kitti, study)),
         Stage("render Cityscapes-style tree", "render-cityscapes", p.city_sequences * 30,
               study.cityscapes / "synth.json", partial(_render_cityscapes, study)),
+        Stage("render Cityscapes-style test set", "render-cityscapes", p.city_test_sequences * 30,
+              study.cityscapes_test / "synth.json", partial(_render_cityscapes_test, study)),
     ]
     for mixture in p.mixtures:
         stages.append(Stage(f"shard mixture {mixture}", "shard", p.videos * p.video_seconds * 10,
@@ -199,6 +205,13 @@ def _render_cityscapes(study: Study) -> None:
     cityscapes.write_cityscapes(study.cityscapes, p.city_sequences, *p.city_size, seed=p.world_seed + 2)
 
 
+def _render_cityscapes_test(study: Study) -> None:
+    from geopre.synth import cityscapes
+
+    p = study.preset
+    cityscapes.write_cityscapes(study.cityscapes_test, p.city_test_sequences, *p.city_size, seed=p.world_seed + 3)
+
+
 def _shard(study: Study, mixture: str) -> None:
     from geopre.shards.sources import SourceSpec
     from geopre.shards.write import WriteConfig, write_shards
@@ -259,5 +272,5 @@ def _evaluate(study: Study, cell: Cell) -> None:
     run = study.run_dir(cell)
     # The best validation epoch, as the paper reports for its few-shot models (V-B).
     evaluate(EvaluateConfig(model=run, data_root=study.kitti, best=True, device=study.device))
-    evaluate(EvaluateConfig(model=run, data_root=study.cityscapes, dataset="cityscapes", best=True,
-                            device=study.device))
+    evaluate(EvaluateConfig(model=run, data_root=study.cityscapes_test, dataset="cityscapes", split="all",
+                            best=True, device=study.device))

@@ -183,7 +183,8 @@ def finetune(data_root, run_dir, mode, split_dir, init, imagenet_weights, arch, 
 @click.argument("data_root", type=_PATH)
 @click.option("--dataset", default="kitti", show_default=True, help="kitti (Eigen split) or cityscapes.")
 @click.option("--split-file", type=_PATH, help="KITTI split file. [default: DATA_ROOT/splits/eigen/test_files.txt]")
-@click.option("--split", default="test", show_default=True, help="Cityscapes split folder to score.")
+@click.option("--split", default="test", show_default=True,
+              help="Cityscapes split folder to score, or 'all' (every split, for a tree kept only for testing).")
 @click.option("--gt-file", type=_PATH,
               help="KITTI ground truth .npz (geopre or monodepth2 format); made once if missing. "
                    "[default: gt_depths.npz beside the split file]")

@@ -29,13 +29,16 @@ from geopre.train import metrics
 from geopre.train.depth_model import ModelInfo, load_model, predict_disparity, resolve_model_file
 
 
+CITYSCAPES_SPLITS = ("train", "val", "test")
+
+
 @dataclass(frozen=True)
 class EvaluateConfig:
     model: Path  # a finetune run folder, a checkpoint folder, or a .safetensors model file
     data_root: Path
     dataset: str = "kitti"  # kitti | cityscapes
     split_file: Path | None = None  # KITTI; default DATA_ROOT/splits/eigen/test_files.txt
-    split: str = "test"  # Cityscapes split folder
+    split: str = "test"  # Cityscapes split folder, or "all" (every split: a tree kept for testing only)
     gt_file: Path | None = None  # KITTI; default gt_depths.npz beside the split file
     gt_source: str = "velodyne"  # velodyne (Eigen) | dense (improved KITTI depth)
     dense_root: Path | None = None
@@ -130,16 +133,21 @@ def evaluate(config: EvaluateConfig) -> dict:
         split_name = split_file.parent.name
         disps = predict_files(model, info, paths, device, config.batch_size, desc="evaluate")
     else:
-        frames = [f for fs in cityscapes.list_sequences(config.data_root, config.split).values() for f in fs
-                  if cityscapes.disparity_path(config.data_root, config.split, f).is_file()]
+        # "all": every annotated frame of every split, for a tree kept only for testing.
+        splits = CITYSCAPES_SPLITS if config.split == "all" else (config.split,)
+        frames = [(split, f) for split in splits
+                  if config.split != "all" or (Path(config.data_root) / "leftImg8bit_sequence" / split).is_dir()
+                  for fs in cityscapes.list_sequences(config.data_root, split).values() for f in fs
+                  if cityscapes.disparity_path(config.data_root, split, f).is_file()]
         if not frames:
             raise UserError(f"{config.data_root}: no Cityscapes frame of split {config.split!r} has a disparity map")
-        gts = [cityscapes.read_depth(config.data_root, config.split, f) for f in frames]
-        paths = [cityscapes.image_path(config.data_root, config.split, f) for f in frames]
+        gts = [cityscapes.read_depth(config.data_root, split, f) for split, f in frames]
+        paths = [cityscapes.image_path(config.data_root, split, f) for split, f in frames]
         # The network sees the image without the ego car, and is scored on the same rows.
         keep_rows = [cityscapes.bonnet_kept_rows(gt.shape[0]) for gt in gts]
         gts = [cityscapes.bonnet_crop(gt) for gt in gts]
         protocols = [metrics.CITYSCAPES_PAPER] * len(frames)
+        disps = predict_files(model, info, paths, device, config.batch_size, keep_rows, desc="evaluate")
         split_name = config.split
         disps = predict_files(model, info, paths, device, config.batch_size, keep_rows, desc="evaluate")
 

@@ -6,7 +6,7 @@ import re
 import pytest
 
 from geopre.reproduce.presets import PRESETS, get_preset
-from geopre.reproduce.report import claim_verdict, mean_std
+from geopre.reproduce.report import claim_verdict, mean_std, summarise
 from geopre.reproduce.study import Cell, Study, plan, run_study, schedule
 from geopre.errors import UserError
 
@@ -29,6 +29,14 @@ def test_claim_verdict_needs_a_gap_beyond_the_seed_noise():
     assert claim_verdict([0.20, 0.21, 0.19], [0.30, 0.31, 0.29]) == "reversed"
     assert claim_verdict([0.30, 0.20, 0.40], [0.29, 0.19, 0.39]) == "not shown"
     assert claim_verdict([0.80, 0.81], [0.90, 0.91], lower_is_better=False) == "held"
+
+
+def test_a_claim_summary_counts_its_comparisons():
+    assert summarise(["held", "held"]) == "held (2 of 2 comparisons)"
+    assert summarise(["held", "not shown"]) == "held in part (1 of 2 comparisons, the rest within the seeds' spread)"
+    assert summarise(["reversed", "not shown", "reversed"]).startswith("did not hold: scratch was better in 2 of 3")
+    assert summarise(["held", "reversed"]) == "mixed (1 of 2 comparisons held, 1 reversed)"
+    assert summarise(["not shown"]) == "not shown (all 1 comparisons within the seeds' spread)"
 
 
 def test_cells_cover_inits_fractions_and_seeds(tmp_path):
@@ -61,14 +69,14 @@ def test_tiny_preset_runs_every_stage_and_reports_every_row(tmp_path):
     assert set(state["stages"]) == {s.name for s in plan(study)}
     for cell in study.cells():
         run = study.run_dir(cell)
-        for name in ("summary.json", "best.safetensors", "eval_kitti_eigen.json", "eval_cityscapes_test.json"):
+        for name in ("summary.json", "best.safetensors", "eval_kitti_eigen.json", "eval_cityscapes_all.json"):
             assert (run / name).is_file(), (cell.name, name)
     for mixture in study.preset.mixtures:
         assert study.encoder(mixture).is_file()
     for figure in ("fewshot", "generalisation", "learning_curves", "depth_grid"):
         assert (out / "figures" / f"{figure}.png").stat().st_size > 1000
     for claim in ("Claim 1, accuracy", "Claim 2, few-shot", "Claim 3, generalisation"):
-        assert re.search(rf"\*\*{claim} \(V-[ABC]\): (held|held in part|not shown|did not hold)", text), claim
+        assert re.search(rf"\*\*{claim} \(V-[ABC]\): (held|held in part|mixed|not shown|did not hold)", text), claim
     # Table II style rows: one per init for S and M, with mean ± std over both seeds
     for init in ("random (scratch)", "geometric (d)", "geometric (kcd)"):
         assert len(re.findall(rf"^\| {re.escape(init)} \| 2 \| \d", text, re.M)) == 3  # S, M, Cityscapes S
