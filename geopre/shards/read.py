@@ -32,13 +32,14 @@ from typing import Iterable, Iterator, Sequence
 import numpy as np
 import torch
 import webdataset as wds
-from webdataset.tariterators import base_plus_ext, group_by_keys, tar_file_iterator
+from webdataset.tariterators import base_plus_ext, group_by_keys
 
 from geopre.errors import UserError
 from geopre.shards.augment import (AugmentConfig, CropBox, apply_geometry, centre_params, draw_params,
                                    transform_intrinsics)
 from geopre.shards.augment import prepare_batch  # noqa: F401 - part of the loader's API
 from geopre.shards import storage
+from geopre.shards.tar_stream import tar_members
 from geopre.shards.write import FIELDS, INDEX_NAME
 
 log = logging.getLogger(__name__)
@@ -177,9 +178,8 @@ def tar_files(shards: Iterable[dict], skips: Skips, storage_options: dict | None
         url = shard["url"]
         try:
             with open_url(url, storage_options) as stream:
-                for entry in tar_file_iterator(stream):
-                    entry["__url__"] = url
-                    yield entry
+                for name, data in tar_members(stream):
+                    yield {"fname": name, "data": data, "__url__": url}
         except Exception as err:  # corrupt, truncated, unreachable: the rest of this shard is lost
             skips.shard(url, err)
         yield {}
