@@ -303,8 +303,10 @@ def _worker_init(_: int) -> None:
 
 def keep_freed_memory() -> None:
     """glibc hands freed blocks of a few hundred kB (decoded frames) back to the kernel and the
-    next batch faults them in again, zeroed: ~0.1 ms of a ~1.1 ms triplet (bench/shards.py).
-    Fixed thresholds keep them in the heap. Only in workers: it is process-wide. No-op off glibc."""
+    next batch faults them in again, zeroed: ~0.1 ms of a ~1.1 ms triplet in a worker process
+    (bench/shards.py), up to 0.2 ms on decode threads, whose per-thread heaps glibc trims sooner
+    (2-core VM). Fixed thresholds keep them in the heap. Process-wide, so only where the loader
+    decodes: in worker processes, and in the training process in thread mode. No-op off glibc."""
     try:
         libc = ctypes.CDLL("libc.so.6")
         libc.mallopt(-3, 32 << 20)  # M_MMAP_THRESHOLD: blocks up to 32 MB (glibc's maximum) from the heap
@@ -446,6 +448,7 @@ def _make_loader(source, split: str, config: LoaderConfig, training: bool) -> Sh
     dataset = triplet_pipeline(shards.urls, config, skips, training, rank, world_size, views)
     pin = config.pin_memory and torch.cuda.is_available()
     if config.worker_kind == "thread" and config.workers > 0:
+        keep_freed_memory()
         loader = wds.DataPipeline(ReadAhead(dataset, ahead=2, pin=pin))
     else:
         loader = wds.WebLoader(
