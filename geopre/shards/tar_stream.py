@@ -39,7 +39,7 @@ def tar_members(stream: BinaryIO) -> Iterator[tuple[str, bytes]]:
         if not is_metadata(name):
             yield name, data
         padding = -size % BLOCK
-        if len(read_up_to(stream, padding)) < padding:  # tarfile also checks the padding is there
+        if padding and len(read_up_to(stream, padding)) < padding:  # tarfile also checks the padding is there
             raise tarfile.ReadError("unexpected end of data")
         first = False
 
@@ -59,7 +59,7 @@ def plain_file_header(block: bytes) -> tuple[str, int] | None:
     name = header_text(block[0:100])
     if block[156:157] == tarfile.AREGTYPE and name.endswith("/"):  # a pre-POSIX directory
         return None
-    prefix = header_text(block[345:500])  # ustar: names over 100 bytes split at a "/"
+    prefix = header_text(block[345:500]) if block[345] else ""  # ustar: names over 100 bytes split at a "/"
     return (prefix + "/" + name if prefix else name), size
 
 
@@ -88,7 +88,7 @@ def is_valid_header(block: bytes) -> bool:
 
 def is_metadata(name: str) -> bool:
     """webdataset's rule for files that are no part of a sample (``__key__``-style names)."""
-    return bool(_METADATA.match(name)) or ("/" not in name and name.startswith("__") and name.endswith("__"))
+    return name.startswith("__") and (bool(_METADATA.match(name)) or ("/" not in name and name.endswith("__")))
 
 
 def tarfile_members(stream: BinaryIO, compressed: bool) -> Iterator[tuple[str, bytes]]:
