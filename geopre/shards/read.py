@@ -172,8 +172,9 @@ class Skips:
 
 
 def tar_files(shards: Iterable[dict], skips: Skips, storage_options: dict | None = None) -> Iterator[dict]:
-    """Stage: ``{"url"}`` -> the files of each tar, then ``{}`` to end the shard (so two shards'
-    files never merge into one sample). An unreadable or truncated shard ends there, counted."""
+    """Stage: ``{"url"}`` -> the files of each tar (:func:`tar_members`), then ``{}`` to end the
+    shard (so two shards' files never merge into one sample). An unreadable or truncated shard
+    ends there, counted."""
     for shard in shards:
         url = shard["url"]
         try:
