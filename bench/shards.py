@@ -79,6 +79,15 @@ def _raw_samples(urls: list[str]) -> list[dict]:
     return list(group_by_keys(tar_files(({"url": u} for u in urls), skips), keys=base_plus_ext, handler=skips.sample))
 
 
+def _count_members(urls: list[str], reader) -> int:
+    """Reads every file of the local tars with ``reader`` (a stream -> files iterator)."""
+    count = 0
+    for url in urls:
+        with open(url, "rb") as stream:
+            count += sum(1 for _ in reader(stream))
+    return count
+
+
 def _frames_of(samples: list[dict]) -> list[bytes]:
     return [s[f"{name}.jpg"] for s in samples for name in ("prev", "ref", "next")]
 
@@ -197,9 +206,12 @@ def _loader_run(shards: Path, workers: int, worker_kind: str, augment) -> dict:
 def run(out_dir) -> dict:
     import torch
 
+    from webdataset.tariterators import tar_file_iterator
+
     from geopre.shards.augment import AugmentConfig, prepare_batch
     from geopre.shards.read import (FIELDS, LoaderConfig, Skips, batch_tensor, collate, decode_triplet,
-                                    resolve_shards, triplet_pipeline, view_sample)
+                                    keep_freed_memory, resolve_shards, triplet_pipeline, view_sample)
+    from geopre.shards.tar_stream import tar_members
 
     torch.set_num_threads(1)  # one core per process, as in the loader's workers
     shards = _make_shards(Path(out_dir))
@@ -236,6 +248,9 @@ def run(out_dir) -> dict:
                                 training=True).with_epoch(n // BATCH)
     stage = {
         "read_tar": _cpu_ms_per_item(lambda: _raw_samples(urls), n),
+        # Inside it, the tar reader alone: the loader's (tar_stream), and tarfile's (webdataset's iterator).
+        "tar_members": _cpu_ms_per_item(lambda: _count_members(urls, tar_members), n),
+        "tar_members_tarfile": _cpu_ms_per_item(lambda: _count_members(urls, tar_file_iterator), n),
         "decode": _cpu_ms_per_item(lambda: [decode_triplet(s) for s in samples], n),
         "draw_view": _cpu_ms_per_item(lambda: [view_sample(d, augment, True) for d in decoded], n),
         "collate": _cpu_ms_per_item(lambda: [collate(viewed[k:k + BATCH], SIZE) for k in range(0, n, BATCH)], n),
@@ -251,6 +266,9 @@ def run(out_dir) -> dict:
     for name, ms in stage.items():
         results[f"stage_{name}_ms_per_sample"] = ms
 
+    # A thread-mode loader fixes glibc's heap thresholds for its whole process (keep_freed_memory),
+    # as worker processes do for themselves; set here so every run below has the same heap.
+    keep_freed_memory()
     modes = {"0workers": (0, "process"), f"{WORKERS}workers": (WORKERS, "process"),
              f"{WORKERS}threads": (WORKERS, "thread")}
     runs: dict = {mode: [] for mode in modes}

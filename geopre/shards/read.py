@@ -32,13 +32,14 @@ from typing import Iterable, Iterator, Sequence
 import numpy as np
 import torch
 import webdataset as wds
-from webdataset.tariterators import base_plus_ext, group_by_keys, tar_file_iterator
+from webdataset.tariterators import base_plus_ext, group_by_keys
 
 from geopre.errors import UserError
 from geopre.shards.augment import (AugmentConfig, CropBox, apply_geometry, centre_params, draw_params,
                                    transform_intrinsics)
 from geopre.shards.augment import prepare_batch  # noqa: F401 - part of the loader's API
 from geopre.shards import storage
+from geopre.shards.tar_stream import tar_members
 from geopre.shards.write import FIELDS, INDEX_NAME
 
 log = logging.getLogger(__name__)
@@ -171,15 +172,15 @@ class Skips:
 
 
 def tar_files(shards: Iterable[dict], skips: Skips, storage_options: dict | None = None) -> Iterator[dict]:
-    """Stage: ``{"url"}`` -> the files of each tar, then ``{}`` to end the shard (so two shards'
-    files never merge into one sample). An unreadable or truncated shard ends there, counted."""
+    """Stage: ``{"url"}`` -> the files of each tar (:func:`tar_members`), then ``{}`` to end the
+    shard (so two shards' files never merge into one sample). An unreadable or truncated shard
+    ends there, counted."""
     for shard in shards:
         url = shard["url"]
         try:
             with open_url(url, storage_options) as stream:
-                for entry in tar_file_iterator(stream):
-                    entry["__url__"] = url
-                    yield entry
+                for name, data in tar_members(stream):
+                    yield {"fname": name, "data": data, "__url__": url}
         except Exception as err:  # corrupt, truncated, unreachable: the rest of this shard is lost
             skips.shard(url, err)
         yield {}
@@ -303,8 +304,10 @@ def _worker_init(_: int) -> None:
 
 def keep_freed_memory() -> None:
     """glibc hands freed blocks of a few hundred kB (decoded frames) back to the kernel and the
-    next batch faults them in again, zeroed: ~0.1 ms of a ~1.1 ms triplet (bench/shards.py).
-    Fixed thresholds keep them in the heap. Only in workers: it is process-wide. No-op off glibc."""
+    next batch faults them in again, zeroed: ~0.1 ms of a ~1.1 ms triplet in a worker process
+    (bench/shards.py), up to 0.2 ms on decode threads, whose per-thread heaps glibc trims sooner
+    (2-core VM). Fixed thresholds keep them in the heap. Process-wide, so only where the loader
+    decodes: in worker processes, and in the training process in thread mode. No-op off glibc."""
     try:
         libc = ctypes.CDLL("libc.so.6")
         libc.mallopt(-3, 32 << 20)  # M_MMAP_THRESHOLD: blocks up to 32 MB (glibc's maximum) from the heap
@@ -446,6 +449,7 @@ def _make_loader(source, split: str, config: LoaderConfig, training: bool) -> Sh
     dataset = triplet_pipeline(shards.urls, config, skips, training, rank, world_size, views)
     pin = config.pin_memory and torch.cuda.is_available()
     if config.worker_kind == "thread" and config.workers > 0:
+        keep_freed_memory()
         loader = wds.DataPipeline(ReadAhead(dataset, ahead=2, pin=pin))
     else:
         loader = wds.WebLoader(
