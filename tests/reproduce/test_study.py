@@ -46,7 +46,7 @@ def test_cells_cover_inits_fractions_and_seeds(tmp_path):
     assert len({c.name for c in cells}) == len(cells)
     assert Cell("S", 0.05, "geo-d", 2).name == "S_005pct_geo-d_seed2"
     names = [s.name for s in plan(study)]
-    assert names[-1] == "report" and len(names) == len(set(names))
+    assert names[-1] == "finetune + evaluate M_100pct_geo-kcd_seed2" and len(names) == len(set(names))
     with_imagenet = Study(PRESETS["small"], tmp_path, imagenet_weights=tmp_path / "w.pth")
     assert "imagenet" in with_imagenet.inits
 
