@@ -340,12 +340,21 @@ def _machine() -> str:
 
 
 def wall_seconds(state: dict) -> float:
-    """Wall time of every run of the study so far (an interrupted run counts until it stopped)."""
-    now = dt.datetime.now()
+    """Wall time of every run of the study so far; a run that died without a record counts until the
+    last stage it finished."""
+    runs = state.get("runs", [])
+    finished = sorted(dt.datetime.fromisoformat(s["finished"]) for s in state["stages"].values() if "finished" in s)
     total = 0.0
-    for run in state.get("runs", []):
-        end = dt.datetime.fromisoformat(run["finished"]) if run.get("finished") else now
-        total += (end - dt.datetime.fromisoformat(run["started"])).total_seconds()
+    for k, run in enumerate(runs):
+        start = dt.datetime.fromisoformat(run["started"])
+        if run.get("finished"):
+            end = dt.datetime.fromisoformat(run["finished"])
+        elif k == len(runs) - 1:
+            end = dt.datetime.now()  # the run writing this report
+        else:
+            following = dt.datetime.fromisoformat(runs[k + 1]["started"])
+            end = max([t for t in finished if start <= t < following], default=start)
+        total += (end - start).total_seconds()
     return total
 
 

@@ -89,18 +89,23 @@ class StageRunner:
         self.state.setdefault("runs", []).append({"started": dt.datetime.now().isoformat(timespec="seconds"),
                                                   "jobs": self.jobs})
         atomic_write_json(self.path, self.state)
-        index = 0
-        while index < len(stages):
-            end = index + 1
-            if stages[index].parallel and self.jobs > 1:
-                while end < len(stages) and stages[end].parallel:
-                    end += 1
-                self._run_parallel(stages, index, end)
-            elif not self.is_done(stages[index]):
-                self._run_one(stages, index)
-            index = end
-        self.state["runs"][-1]["finished"] = dt.datetime.now().isoformat(timespec="seconds")
-        atomic_write_json(self.path, self.state)
+        try:
+            index = 0
+            while index < len(stages):
+                end = index + 1
+                if stages[index].parallel and self.jobs > 1:
+                    while end < len(stages) and stages[end].parallel:
+                        end += 1
+                    self._run_parallel(stages, index, end)
+                elif not self.is_done(stages[index]):
+                    self._run_one(stages, index)
+                index = end
+        except BaseException as error:
+            self.state["runs"][-1]["stopped_by"] = type(error).__name__
+            raise
+        finally:
+            self.state["runs"][-1]["finished"] = dt.datetime.now().isoformat(timespec="seconds")
+            atomic_write_json(self.path, self.state)
         return {name: self.state["stages"][name] for name in names}
 
     def _progress(self, stages: list[Stage], index: int, text: str) -> None:

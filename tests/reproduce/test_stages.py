@@ -43,7 +43,9 @@ def test_second_run_skips_finished_stages(tmp_path):
 def test_interrupted_stage_runs_again_and_finished_ones_do_not(tmp_path):
     with pytest.raises(RuntimeError):
         StageRunner(tmp_path, {}, lambda _: None).run(stages(tmp_path, broken="b"))
-    assert json.loads((tmp_path / "stages.json").read_text())["stages"].keys() == {"a"}
+    state = json.loads((tmp_path / "stages.json").read_text())
+    assert state["stages"].keys() == {"a"}
+    assert state["runs"][0]["stopped_by"] == "RuntimeError" and state["runs"][0]["finished"]
     StageRunner(tmp_path, {}, lambda _: None).run(stages(tmp_path))
     assert (tmp_path / "log.txt").read_text().split() == ["a", "b", "c"]
 

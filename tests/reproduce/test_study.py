@@ -6,7 +6,7 @@ import re
 import pytest
 
 from geopre.reproduce.presets import PRESETS, get_preset
-from geopre.reproduce.report import claim_verdict, mean_std, summarise
+from geopre.reproduce.report import claim_verdict, mean_std, summarise, wall_seconds
 from geopre.reproduce.study import Cell, Study, plan, run_study, schedule
 from geopre.errors import UserError
 
@@ -37,6 +37,13 @@ def test_a_claim_summary_counts_its_comparisons():
     assert summarise(["reversed", "not shown", "reversed"]).startswith("did not hold: scratch was better in 2 of 3")
     assert summarise(["held", "reversed"]) == "mixed (1 of 2 comparisons held, 1 reversed)"
     assert summarise(["not shown"]) == "not shown (all 1 comparisons within the seeds' spread)"
+
+
+def test_wall_time_counts_each_run_and_a_dead_run_until_its_last_stage():
+    state = {"runs": [{"started": "2026-01-01T10:00:00"},  # died: no record of its end
+                      {"started": "2026-01-01T11:00:00", "finished": "2026-01-01T11:10:00"}],
+             "stages": {"a": {"finished": "2026-01-01T10:30:00"}, "b": {"finished": "2026-01-01T11:05:00"}}}
+    assert wall_seconds(state) == 30 * 60 + 10 * 60
 
 
 def test_cells_cover_inits_fractions_and_seeds(tmp_path):
