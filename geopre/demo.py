@@ -10,7 +10,6 @@ pretraining helps (that is `make reproduce`). Every stage's output is cached, so
 
 from __future__ import annotations
 
-import contextlib
 import json
 import os
 import time
@@ -79,13 +78,7 @@ def run_demo(config: DemoConfig, echo=click.echo) -> dict:
         workers=min(2, os.cpu_count() or 1)))
 
     def ingest():
-        # A fixed port keeps the video URLs, and so ingest's video ids, the same from run to run:
-        # a rerun then finds its finished videos instead of ingesting them again under new ids.
-        with contextlib.ExitStack() as stack:
-            try:
-                base = stack.enter_context(serving(out / "videos", port=config.port))
-            except UserError:
-                base = stack.enter_context(serving(out / "videos"))
+        with serving(out / "videos", port=config.port, any_port_if_taken=True) as base:
             playlist = list_playlist(base + "index.html")
             stats = run_ingest(expand_sources([base + "index.html"]), IngestConfig(
                 out=out / "ingest", subsample=SubsampleConfig(size=config.ingest_size)))

@@ -14,7 +14,6 @@ Folder layout under ``OUT``: ``REPORT.md`` and ``figures/`` (small, meant to be 
 
 from __future__ import annotations
 
-import contextlib
 import math
 import os
 import shutil
@@ -177,11 +176,7 @@ def _ingest(study: Study) -> None:
     from geopre.ingest.sources import expand_sources
     from geopre.synth.serve import serving
 
-    with contextlib.ExitStack() as stack:
-        try:
-            base = stack.enter_context(serving(study.cache / "videos", port=VIDEO_PORT))
-        except UserError:  # port taken: a rerun then re-ingests under new ids, which costs time only
-            base = stack.enter_context(serving(study.cache / "videos"))
+    with serving(study.cache / "videos", port=VIDEO_PORT, any_port_if_taken=True) as base:
         stats = run_ingest(expand_sources([base + "index.html"]), IngestConfig(
             out=study.cache / "ingest", subsample=SubsampleConfig(size=study.preset.ingest_size),
             workers=min(2, os.cpu_count() or 1)))

@@ -97,8 +97,15 @@ class QuietServer(http.server.ThreadingHTTPServer):
         log.debug("connection from %s ended early", client_address)
 
 
-def make_server(root: Path | str, port: int = 0, host: str = "127.0.0.1") -> QuietServer:
-    """An HTTP server for ``root`` (not yet serving). Port 0 picks a free port."""
+def make_server(root: Path | str, port: int = 0, host: str = "127.0.0.1",
+                any_port_if_taken: bool = False) -> QuietServer:
+    """An HTTP server for ``root`` (not yet serving). Port 0 picks a free port; so does a taken
+    ``port`` with ``any_port_if_taken``.
+
+    Pipelines that serve the same folder on every run (the demo, the study) ask for a fixed port:
+    the URLs, and so ingest's video ids, then stay the same and a rerun finds its finished videos.
+    When that port is taken they still run, re-ingesting under new ids, which costs time only.
+    """
     root = Path(root)
     if not root.is_dir():
         raise UserError(f"cannot serve {root}: not a folder (render one with `geopre synth videos {root}`)")
@@ -106,14 +113,17 @@ def make_server(root: Path | str, port: int = 0, host: str = "127.0.0.1") -> Qui
     try:
         return QuietServer((host, port), handler)
     except OSError as err:
+        if any_port_if_taken and port:
+            return make_server(root, 0, host)
         raise UserError(f"cannot listen on {host}:{port}: {err.strerror} (choose another --port)") from err
 
 
 @contextlib.contextmanager
-def serving(root: Path | str, port: int = 0, host: str = "127.0.0.1") -> Iterator[str]:
+def serving(root: Path | str, port: int = 0, host: str = "127.0.0.1",
+            any_port_if_taken: bool = False) -> Iterator[str]:
     """Serve ``root`` in a background thread for the duration of a ``with`` block; yields the
-    base URL (``http://127.0.0.1:PORT/``)."""
-    server = make_server(root, port, host)
+    base URL (``http://127.0.0.1:PORT/``). See :func:`make_server` for the port."""
+    server = make_server(root, port, host, any_port_if_taken)
     thread = threading.Thread(target=server.serve_forever, name="geopre-serve", daemon=True)
     thread.start()
     try:

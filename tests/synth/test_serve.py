@@ -44,3 +44,14 @@ def test_yt_dlp_reads_the_served_page_as_a_playlist(synth_videos_dir):
 def test_serving_a_missing_folder_is_a_user_error(tmp_path):
     with pytest.raises(UserError, match="not a folder"):
         make_server(tmp_path / "nope")
+
+
+def test_a_taken_port_is_an_error_unless_any_port_will_do(tmp_path):
+    (tmp_path / "a.txt").write_text("hello")
+    with serving(tmp_path) as first:
+        port = int(first.rstrip("/").rsplit(":", 1)[1])
+        with pytest.raises(UserError, match=f"cannot listen on 127.0.0.1:{port}"):
+            make_server(tmp_path, port)
+        with serving(tmp_path, port=port, any_port_if_taken=True) as second:
+            assert second != first
+            assert urllib.request.urlopen(second + "a.txt").read() == b"hello"
