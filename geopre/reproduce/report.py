@@ -135,8 +135,8 @@ def _plot_fractions(records, study, dataset: str, title: str, path: Path) -> Non
     fig, axes = plt.subplots(1, 2, figsize=(10, 3.8))
     for ax, metric in zip(axes, ("abs_rel", "a1")):
         for init in study.inits:
-            stats = [mean_std(_values(records, "S", f, init, dataset, metric)) if
-                     _values(records, "S", f, init, dataset, metric) else (np.nan, 0.0) for f in fractions]
+            cells = [_values(records, "S", f, init, dataset, metric) for f in fractions]
+            stats = [mean_std(values) if values else (np.nan, 0.0) for values in cells]
             ax.errorbar([f * 100 for f in fractions], [m for m, _ in stats], yerr=[s for _, s in stats],
                         marker="o", capsize=3, label=init_label(init))
         ax.set_xscale("log")
