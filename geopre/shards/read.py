@@ -15,6 +15,7 @@ warning and counted (:class:`Skips`), never a crash.
 
 from __future__ import annotations
 
+import atexit
 import ctypes
 import json
 import logging
@@ -22,6 +23,7 @@ import multiprocessing
 import os
 import queue
 import threading
+import weakref
 from collections import deque
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
@@ -357,9 +359,13 @@ class ReadAhead(torch.utils.data.IterableDataset):
     """Iterates ``dataset`` in a background thread, ``ahead`` items ahead of the consumer (copied
     to pinned memory there when ``pin``), so the pipeline runs while training computes. An error
     in the pipeline is raised in the consumer. Closing or dropping the iterator stops the thread
-    (at its next item); the thread is a daemon, so it never holds up interpreter exit."""
+    (at its next item), and so does interpreter exit: the thread is a daemon, so it never holds
+    exit up, but one left running into finalisation can be cut down inside torch's C++ code, which
+    aborts the process ("terminate called without an active exception"), so an exit hook stops
+    every producer first."""
 
     _END = object()
+    _running: "weakref.WeakKeyDictionary[threading.Thread, threading.Event]" = weakref.WeakKeyDictionary()
 
     def __init__(self, dataset: Iterable, ahead: int = 2, pin: bool = False):
         super().__init__()
@@ -371,6 +377,7 @@ class ReadAhead(torch.utils.data.IterableDataset):
         items: queue.Queue = queue.Queue(self.ahead)
         stop = threading.Event()
         thread = threading.Thread(target=self._produce, args=(items, stop), name="geopre-read-ahead", daemon=True)
+        self._running[thread] = stop
         thread.start()
         try:
             while (item := items.get()) is not self._END:
@@ -404,6 +411,13 @@ class ReadAhead(torch.utils.data.IterableDataset):
         finally:
             if hasattr(source, "close"):  # ends the pipeline's stages here (decode threads included)
                 source.close()
+
+
+@atexit.register
+def _stop_read_ahead(timeout: float = 5.0) -> None:
+    for thread, stop in list(ReadAhead._running.items()):
+        stop.set()
+        thread.join(timeout)
 
 
 class ShardLoader:
