@@ -1,11 +1,11 @@
 """Streaming speed, all on the same shards in one run: raw tar read, bare JPEG decoding (PIL,
-torchvision, OpenCV), and the full training loader (decode + augment + batch) in its three
-modes: 2 worker processes, 2 decode threads in the training process, and 0 workers.
+OpenCV, torchvision, simplejpeg), and the full training loader (decode + augment + batch) in its
+three modes: 2 worker processes, 2 worker threads in the training process, and 0 workers.
 
 Target (issue 5): the loader reaches >= 0.8x of bare decoding with the same number of processes,
 i.e. the pipeline adds little beyond the decode it cannot avoid. "Bare decoding" is the loader's
-own decoder (torchvision, RGB, channels last) on the same JPEG bytes; OpenCV and PIL give the
-same pixels and are timed for comparison. The loader is timed in steady state (inside a long
+own decoder (simplejpeg, RGB, channels last; the fastest of the four here) on the same JPEG
+bytes, each frame into a fresh array; the others give the same pixels and are timed for comparison. The loader is timed in steady state (inside a long
 epoch, after its workers started and filled their shuffle buffers), which is what training sees.
 
 Where the time goes: ``stage_*_ms_per_sample`` is each stage's CPU time per triplet in this
@@ -25,6 +25,7 @@ from multiprocessing import get_context
 from pathlib import Path
 
 import numpy as np
+import torch
 from PIL import Image
 
 SIZE = (640, 192)  # stored and training size (paper III-B-2)
@@ -98,7 +99,21 @@ def _decode_pil(frames: list[bytes]) -> None:
 
 
 def _decode_torchvision(frames: list[bytes]) -> None:
-    from geopre.shards.read import decode_image  # the loader's decoder: torchvision, RGB, (H, W, 3)
+    from torchvision.io import ImageReadMode, decode_jpeg
+
+    for data in frames:
+        decode_jpeg(torch.frombuffer(bytearray(data), dtype=torch.uint8), mode=ImageReadMode.RGB).permute(1, 2, 0).numpy()
+
+
+def _decode_simplejpeg(frames: list[bytes]) -> None:
+    import simplejpeg
+
+    for data in frames:
+        simplejpeg.decode_jpeg(data, colorspace="RGB")
+
+
+def _decode_bare(frames: list[bytes]) -> None:
+    from geopre.shards.images import decode_image  # the loader's decoder: simplejpeg, RGB, (H, W, 3)
 
     for data in frames:
         decode_image(data)
@@ -114,11 +129,9 @@ def _decode_opencv(frames: list[bytes]) -> None:
 def _pool_decode(frames: list[bytes]) -> float:
     """A pool worker: one thread, like a loader worker; decodes ``frames`` once to warm up, then
     returns the wall time of a second pass."""
-    import torch
-
     torch.set_num_threads(1)
-    _decode_torchvision(frames)
-    return _seconds(lambda: _decode_torchvision(frames))
+    _decode_bare(frames)
+    return _seconds(lambda: _decode_bare(frames))
 
 
 def _rate(fn, items: int, repeat: int = REPEAT) -> float:
@@ -166,20 +179,20 @@ def _descendants_cpu_seconds() -> float:
 
 
 def _decode_in_threads(frames: list[bytes], threads: int) -> None:
-    from concurrent.futures import ThreadPoolExecutor
+    """Each thread decodes its share in a loop, as the loader's worker threads do."""
+    import threading
 
-    from geopre.shards.read import decode_image
-
-    with ThreadPoolExecutor(threads) as pool:
-        for _ in pool.map(decode_image, frames):
-            pass
+    workers = [threading.Thread(target=_decode_bare, args=(frames[k::threads],)) for k in range(threads)]
+    for worker in workers:
+        worker.start()
+    for worker in workers:
+        worker.join()
 
 
 def _loader_run(shards: Path, workers: int, worker_kind: str, augment) -> dict:
     """Steady-state rate of the training loader: one long epoch, the first WARM_BATCHES skipped
     (worker start-up, shuffle buffer fill), the next TIMED_BATCHES timed, and the CPU time its
     processes spend per triplet (Linux /proc)."""
-    import torch
 
     from geopre.shards.read import LoaderConfig, train_loader
 
@@ -204,13 +217,12 @@ def _loader_run(shards: Path, workers: int, worker_kind: str, augment) -> dict:
 
 
 def run(out_dir) -> dict:
-    import torch
 
     from webdataset.tariterators import tar_file_iterator
 
     from geopre.shards.augment import AugmentConfig, prepare_batch
-    from geopre.shards.read import (FIELDS, LoaderConfig, Skips, batch_tensor, collate, decode_triplet,
-                                    keep_freed_memory, resolve_shards, triplet_pipeline, view_sample)
+    from geopre.shards.read import (FIELDS, LoaderConfig, Skips, batch_tensor, collate, fill_slot,
+                                    keep_freed_memory, read_triplet, resolve_shards, triplet_pipeline, view_sample)
     from geopre.shards.tar_stream import tar_members
 
     torch.set_num_threads(1)  # one core per process, as in the loader's workers
@@ -227,42 +239,52 @@ def run(out_dir) -> dict:
     results["raw_tar_read_mb_per_s"] = total_bytes / read_s / 1e6
     results["decode_pil_1proc_samples_per_s"] = _rate(lambda: _decode_pil(frames), n)
     results["decode_opencv_1proc_samples_per_s"] = _rate(lambda: _decode_opencv(frames), n)
+    results["decode_simplejpeg_1proc_samples_per_s"] = _rate(lambda: _decode_simplejpeg(frames), n)
     results["decode_torchvision_1proc_samples_per_s"] = _rate(lambda: _decode_torchvision(frames), n)
+    results["decode_bare_1proc_samples_per_s"] = _rate(lambda: _decode_bare(frames), n)
     # The loader's decoder spread over the loader's number of processes: the limit it is held to.
     halves = [frames[k::WORKERS] for k in range(WORKERS)]
     with get_context("spawn").Pool(WORKERS) as pool:  # fork after torch/cv2 use can hang
         parallel_s = min(max(pool.map(_pool_decode, halves)) for _ in range(REPEAT))
-    results[f"decode_torchvision_{WORKERS}proc_samples_per_s"] = n / parallel_s
-    # The same decoder on threads of one process (it releases the GIL): the thread mode's limit.
-    threaded = _rate(lambda: _decode_in_threads(frames, WORKERS), n)
-    results[f"decode_torchvision_{WORKERS}threads_samples_per_s"] = threaded
+    results[f"decode_bare_{WORKERS}proc_samples_per_s"] = n / parallel_s
+    # The same decoder on threads of one process (it releases the GIL).
+    results[f"decode_bare_{WORKERS}threads_samples_per_s"] = _rate(lambda: _decode_in_threads(frames, WORKERS), n)
 
     # Where one process spends its CPU time per triplet: each worker stage alone, then the whole
     # worker pipeline (its sum plus shuffling and the memory traffic of real batches), then
     # prepare_batch (float, zoom-crop, flip, colour jitter), which training runs on its device.
     augment = AugmentConfig(size=SIZE)
-    decoded = [decode_triplet(s) for s in samples]
-    viewed = [view_sample(d, augment, True) for d in decoded]
-    batches = [collate(viewed[k:k + BATCH], SIZE) for k in range(0, n, BATCH)]
+    read = [read_triplet(s) for s in samples]
+    viewed = [view_sample(r, augment, True) for r in read]
+    groups = [viewed[k:k + BATCH] for k in range(0, n, BATCH)]
+    batch_shape = (BATCH, len(FIELDS), SIZE[1], SIZE[0], 3)
+    images = torch.empty(batch_shape, dtype=torch.uint8)
+    batches = [collate(group, images[:len(group)], SIZE) for group in groups]
     pipeline = triplet_pipeline(urls, LoaderConfig(batch_size=BATCH, augment=augment, shuffle_buffer=100), Skips(),
                                 training=True).with_epoch(n // BATCH)
+
+    def fill_batches():
+        for group in groups:
+            for slot, sample in zip(images.numpy(), group):
+                fill_slot(sample, SIZE, slot)
+
     stage = {
         "read_tar": _cpu_ms_per_item(lambda: _raw_samples(urls), n),
         # Inside it, the tar reader alone: the loader's (tar_stream), and tarfile's (webdataset's iterator).
         "tar_members": _cpu_ms_per_item(lambda: _count_members(urls, tar_members), n),
         "tar_members_tarfile": _cpu_ms_per_item(lambda: _count_members(urls, tar_file_iterator), n),
-        "decode": _cpu_ms_per_item(lambda: [decode_triplet(s) for s in samples], n),
-        "draw_view": _cpu_ms_per_item(lambda: [view_sample(d, augment, True) for d in decoded], n),
-        "collate": _cpu_ms_per_item(lambda: [collate(viewed[k:k + BATCH], SIZE) for k in range(0, n, BATCH)], n),
+        "read_headers": _cpu_ms_per_item(lambda: [read_triplet(s) for s in samples], n),
+        "draw_view": _cpu_ms_per_item(lambda: [view_sample(r, augment, True) for r in read], n),
+        "decode_into_batch": _cpu_ms_per_item(fill_batches, n),
+        "collate": _cpu_ms_per_item(lambda: [collate(group, images[:len(group)], SIZE) for group in groups], n),
         "worker_pipeline": _cpu_ms_per_item(lambda: sum(1 for _ in pipeline), n // BATCH * BATCH),
         # A worker's batch goes to the main process in fresh shared memory: the kernel's cost of
         # faulting in (and zeroing) its pages, per triplet.
-        "fresh_shared_batch": _cpu_ms_per_item(lambda: [batch_tensor((BATCH, len(FIELDS), SIZE[1], SIZE[0], 3),
-                                                                     torch.uint8, shared=True).fill_(0)
+        "fresh_shared_batch": _cpu_ms_per_item(lambda: [batch_tensor(batch_shape, torch.uint8, shared=True).fill_(0)
                                                         for _ in range(n // BATCH)], n // BATCH * BATCH),
         "prepare_batch_on_cpu": _cpu_ms_per_item(lambda: [prepare_batch(b, "cpu") for b in batches], n, repeat=1),
     }
-    stage["bare_decode"] = _cpu_ms_per_item(lambda: _decode_torchvision(frames), n)
+    stage["bare_decode"] = _cpu_ms_per_item(lambda: _decode_bare(frames), n)
     for name, ms in stage.items():
         results[f"stage_{name}_ms_per_sample"] = ms
 
@@ -280,10 +302,10 @@ def run(out_dir) -> dict:
         for key, value in best.items():
             results[f"loader_{mode}_{key}"] = value
     results["ratio_loader_vs_decode_1proc"] = (results["loader_0workers_samples_per_s"]
-                                               / results["decode_torchvision_1proc_samples_per_s"])
+                                               / results["decode_bare_1proc_samples_per_s"])
     for mode in (f"{WORKERS}workers", f"{WORKERS}threads"):  # both against the 2-process decode
         results[f"ratio_loader_{mode}_vs_decode_{WORKERS}proc"] = (
-            results[f"loader_{mode}_samples_per_s"] / results[f"decode_torchvision_{WORKERS}proc_samples_per_s"])
+            results[f"loader_{mode}_samples_per_s"] / results[f"decode_bare_{WORKERS}proc_samples_per_s"])
     results["target_ratio"] = 0.8
     return {k: round(v, 3) if isinstance(v, float) else v for k, v in results.items()}
 

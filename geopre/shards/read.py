@@ -3,8 +3,9 @@
 A webdataset pipeline of small stages, each an iterator that can be tested alone::
 
     shard URLs -> [resample | shuffle + split by node + split by worker] -> tar files
-      -> samples (group by key) -> shuffle -> decode -> draw view -> batch (cover crop)   (DataLoader workers,
-                                                                   or one pipeline with decode threads)
+      -> samples (group by key) -> shuffle -> read headers -> draw view
+      -> batch (each frame decoded into its slot, cover crop when not at training size)   (each worker:
+                                                                   a DataLoader process or a thread)
     -> prepare_batch: float, zoom-crop + flip, colour jitter                           (training device)
 
 Training uses resampled shards and a fixed number of batches per epoch on every rank, set on the
@@ -25,7 +26,6 @@ import queue
 import threading
 import weakref
 from collections import deque
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
 from functools import partial
 from pathlib import Path
@@ -41,6 +41,7 @@ from geopre.shards.augment import (AugmentConfig, CropBox, apply_geometry, centr
                                    transform_intrinsics)
 from geopre.shards.augment import prepare_batch  # noqa: F401 - part of the loader's API
 from geopre.shards import storage
+from geopre.shards.images import decode_image, image_size
 from geopre.shards.tar_stream import tar_members
 from geopre.shards.write import FIELDS, INDEX_NAME
 
@@ -63,9 +64,9 @@ class LoaderConfig:
     workers: int = 4
     # "process": DataLoader worker processes, each running the whole pipeline; scales to heavy
     # per-sample work and many cores, but each batch crosses to the training process in fresh shared
-    # memory. "thread": one pipeline in this process, read ahead by a background thread, decoding on
-    # `workers` threads (torchvision's decoder releases the GIL); no hand-off cost, so it is faster
-    # where cores are few (bench/shards.py). "auto": threads on up to THREADS_UP_TO_CORES cores.
+    # memory. "thread": the same workers as threads of this process (ThreadWorkers; torchvision's
+    # decoder releases the GIL); no hand-off cost, so faster where cores are few (bench/shards.py).
+    # "auto": threads on up to THREADS_UP_TO_CORES cores.
     # 0 workers: everything in the calling thread.
     worker_kind: str = "process"
     augment: AugmentConfig = field(default_factory=AugmentConfig)
@@ -195,70 +196,65 @@ def _frame_field(sample: dict, name: str) -> bytes:
     raise ValueError(f"sample {sample.get('__key__')} from {sample.get('__url__')} has no {name} frame")
 
 
-def decode_image(data: bytes) -> np.ndarray:
-    """JPEG or PNG bytes -> uint8 RGB (H, W, 3), by torchvision (libjpeg-turbo / libpng): its JPEG
-    decode takes ~2/3 of OpenCV's time on the same bytes, same pixels (bench/shards.py). torchvision
-    deprecates its decoders for TorchCodec's from 0.29 on; it is pinned, so move when unpinning."""
-    from torchvision.io import ImageReadMode
-    from torchvision.io import decode_image as torchvision_decode
-
-    try:  # the decoder only reads the buffer; bytearray gives torch a writable one (25 kB: cheap)
-        image = torchvision_decode(torch.frombuffer(bytearray(data), dtype=torch.uint8), mode=ImageReadMode.RGB)
-    except (RuntimeError, ValueError) as err:
-        raise ValueError(f"not a decodable JPEG/PNG image ({str(err).splitlines()[0][:120]})") from err
-    if image.dtype != torch.uint8:  # a 16-bit PNG
-        image = (image.float() * (255 / 65535)).round().to(torch.uint8)
-    return image.permute(1, 2, 0).numpy()  # torchvision's CHW is a view of the decoder's HWC: no copy
-
-
-def decode_triplet(sample: dict) -> dict:
-    """Stage map: raw sample -> ``frames`` (three uint8 RGB arrays, prev/ref/next), ``intrinsics``
-    (fx, fy, cx, cy) of the stored frames, NaN when the source was uncalibrated, and ``meta``."""
+def read_triplet(sample: dict) -> dict:
+    """Stage map: raw sample -> ``data`` (the three encoded frames, prev/ref/next), ``frame_size``
+    (W, H) from their headers (decoding waits for :func:`batches`, which decodes into the batch),
+    ``intrinsics`` (fx, fy, cx, cy) of the stored frames, NaN when the source was uncalibrated,
+    and ``meta``."""
     meta = json.loads(sample["json"])
-    frames = [decode_image(_frame_field(sample, name)) for name in FIELDS]
-    if len({f.shape for f in frames}) != 1:
+    data = [_frame_field(sample, name) for name in FIELDS]
+    sizes = {image_size(frame) for frame in data}
+    if len(sizes) != 1:
         raise ValueError(f"sample {sample['__key__']}: the three frames differ in size")
+    width, height = sizes.pop()
     k = meta.get("intrinsics")
     if k is None:
         intrinsics = torch.full((4,), float("nan"))
     else:  # stored for the calibrated size; rescale in case frames were resized after calibration
-        sx, sy = frames[0].shape[1] / k["width"], frames[0].shape[0] / k["height"]
+        sx, sy = width / k["width"], height / k["height"]
         intrinsics = torch.tensor([k["fx"] * sx, k["fy"] * sy, (k["cx"] + 0.5) * sx - 0.5, (k["cy"] + 0.5) * sy - 0.5])
-    return {"key": sample["__key__"], "frames": frames, "intrinsics": intrinsics, "meta": meta}
+    return {"key": sample["__key__"], "data": data, "frame_size": (width, height), "intrinsics": intrinsics,
+            "meta": meta}
 
 
-def decode_in_threads(samples: Iterable[dict], threads: int, handler, ahead: int | None = None) -> Iterator[dict]:
-    """Stage: :func:`decode_triplet` on ``threads`` threads (torchvision's decoder releases the
-    GIL), ``ahead`` samples (default ``2 x threads``) decoding at once, results in input order. A
-    sample whose decode fails goes to ``handler`` (skipped when it returns True), as in
-    ``wds.map``. The threads end with the stage: when the samples run out or the iterator is closed."""
-    pool = ThreadPoolExecutor(threads, thread_name_prefix="geopre-decode")
-    pending: deque = deque()
-
-    def finished(keep: int) -> Iterator[dict]:
-        while len(pending) > keep:
-            try:
-                yield pending.popleft().result()
-            except Exception as err:
-                if not handler(err):
-                    raise
-
-    try:
-        for sample in samples:
-            pending.append(pool.submit(decode_triplet, sample))
-            yield from finished(keep=(ahead or 2 * threads) - 1)
-        yield from finished(keep=0)
-    finally:
-        pool.shutdown(cancel_futures=True)
+def decode_triplet(sample: dict) -> dict:
+    """Raw sample -> :func:`read_triplet`'s fields and ``frames``, the three decoded uint8 RGB
+    (H, W, 3) arrays (previews and the like; the loader decodes into its batches instead)."""
+    triplet = read_triplet(sample)
+    return {**triplet, "frames": [decode_image(frame) for frame in triplet["data"]]}
 
 
 def view_sample(sample: dict, config: AugmentConfig, training: bool, generator: torch.Generator | None = None) -> dict:
     """Stage map: draw the random (training) or centre (validation) view of the triplet, from
     ``generator`` (default: torch's global RNG, seeded per DataLoader worker). Only the
-    parameters: :func:`collate` applies the cover crop straight into the batch."""
-    height, width = sample["frames"][0].shape[:2]
+    parameters: :func:`fill_slot` applies the cover crop as it decodes into the batch."""
+    width, height = sample["frame_size"]
     params = draw_params(width, height, config, generator) if training else centre_params(width, height, config.size)
     return {**sample, "params": params}
+
+
+class DrawViews(wds.PipelineStage):
+    """Stage: :func:`view_sample` on every sample, a failure to ``handler`` as in ``wds.map``.
+    With a ``seed`` (in-process pipelines: worker threads, 0 workers), each epoch draws from a
+    generator seeded by (seed, epoch), so a rerun gives the same views however far its threads
+    had read ahead when the last epoch ended; without one, from torch's RNG, which a DataLoader
+    seeds per worker process and advances only as batches are requested."""
+
+    def __init__(self, config: AugmentConfig, training: bool, seed: int | None, handler=None):
+        self.config, self.training, self.seed, self.handler = config, training, seed, handler
+        self.epoch = -1
+
+    def run(self, samples: Iterable[dict]) -> Iterator[dict]:
+        self.epoch += 1
+        generator = None
+        if self.seed is not None:
+            generator = torch.Generator().manual_seed(wds.utils.make_seed(self.seed, self.epoch))
+        for sample in samples:
+            try:
+                yield view_sample(sample, self.config, self.training, generator)
+            except Exception as err:
+                if self.handler is None or not self.handler(err):
+                    raise
 
 
 def batch_tensor(shape: tuple[int, ...], dtype: torch.dtype, shared: bool | None = None) -> torch.Tensor:
@@ -271,16 +267,48 @@ def batch_tensor(shape: tuple[int, ...], dtype: torch.dtype, shared: bool | None
     return torch.empty(0, dtype=dtype).set_(storage).view(shape)
 
 
-def collate(samples: list[dict], size: tuple[int, int]) -> dict:
+def fill_slot(sample: dict, size: tuple[int, int], slot: np.ndarray) -> None:
+    """Decodes a viewed sample's frames into ``slot``, its (3, H, W, 3) part of a batch of ``size``
+    (W, H): straight into it when the frames are at the training size (as ingest writes them),
+    else through the cover crop and resize of its view. Zoom and flip happen on the device."""
+    params = sample["params"]
+    if tuple(sample["frame_size"]) == tuple(size):  # the cover crop is then the whole frame
+        for k, frame in enumerate(sample["data"]):
+            decode_image(frame, out=slot[k])
+    else:
+        apply_geometry([decode_image(frame) for frame in sample["data"]], replace(params, flip=False), size, out=slot)
+
+
+def batches(samples: Iterable[dict], batch_size: int, size: tuple[int, int], partial: bool = True,
+            handler=None) -> Iterator[dict]:
+    """Stage: viewed samples -> batches of ``batch_size`` (see :func:`collate`), each sample decoded
+    into its slot as it arrives (:func:`fill_slot`), so no decoded frame is held or copied. The
+    last, smaller batch comes out when ``partial``. A sample that fails to decode goes to
+    ``handler`` (skipped when it returns True, its slot reused), as in ``wds.map``."""
+    images, filled = None, []
+    for sample in samples:
+        if images is None:
+            images = batch_tensor((batch_size, len(FIELDS), size[1], size[0], 3), torch.uint8)
+        try:
+            fill_slot(sample, size, images[len(filled)].numpy())
+        except Exception as err:
+            if handler is None or not handler(err):
+                raise
+            continue
+        filled.append(sample)
+        if len(filled) == batch_size:
+            yield collate(filled, images, size)
+            images, filled = None, []
+    if filled and partial:
+        yield collate(filled, images[:len(filled)], size)
+
+
+def collate(samples: list[dict], images: torch.Tensor, size: tuple[int, int]) -> dict:
     """A batch of viewed samples: ``images`` uint8 (B, 3, H, W, 3) of ``size`` (W, H), frame axis =
-    (prev, ref, next), channels last as decoded, each sample's cover crop written into its slot;
-    ``jitter`` (B, 4) colour factors; ``zoom`` (B, 4) zoom, placement and flip for the device;
-    ``intrinsics`` (B, 4) of ``images`` (NaN where uncalibrated); ``key``/``meta`` lists.
+    (prev, ref, next), channels last as decoded, filled by :func:`fill_slot`; ``jitter`` (B, 4)
+    colour factors; ``zoom`` (B, 4) zoom, placement and flip for the device; ``intrinsics`` (B, 4)
+    of ``images`` (NaN where uncalibrated); ``key``/``meta`` lists.
     :func:`geopre.shards.augment.prepare_batch` makes float images of it on the device."""
-    images = batch_tensor((len(samples), len(FIELDS), size[1], size[0], 3), torch.uint8)
-    for slot, sample in zip(images.numpy(), samples):
-        # The worker only brings the frames to the training size; zoom and flip happen on the device.
-        apply_geometry(sample["frames"], replace(sample["params"], flip=False), size, out=slot)
     params = [s["params"] for s in samples]
     boxes = torch.tensor([[p.box.left, p.box.top, p.box.width, p.box.height] for p in params], dtype=torch.float64)
     source = torch.stack([s["intrinsics"] for s in samples])
@@ -318,6 +346,28 @@ def keep_freed_memory() -> None:
         pass
 
 
+def worker_of(worker: tuple[int, int] | None) -> tuple[int, int]:
+    """(index, count) of the worker running a pipeline: ``worker`` when given (a loader thread),
+    else this DataLoader worker process's, else (0, 1)."""
+    if worker is not None:
+        return worker
+    info = torch.utils.data.get_worker_info()
+    return (info.id, info.num_workers) if info is not None else (0, 1)
+
+
+def shard_seed(rank: int, worker: tuple[int, int] | None) -> int:
+    """webdataset's seed for a worker's resampled shard draws (rank x 1000 + worker), for threads too."""
+    return rank * 1000 + worker_of(worker)[0]
+
+
+def split_by_worker(urls: Iterable, worker: tuple[int, int] | None = None) -> Iterator:
+    """Stage: every ``count``-th shard from this worker's ``index`` (see :func:`worker_of`)."""
+    index, count = worker_of(worker)
+    for position, url in enumerate(urls):
+        if position % count == index:
+            yield url
+
+
 def split_by_rank(urls: Iterable, rank: int, world_size: int) -> Iterator:
     """Stage: every ``world_size``-th shard from ``rank``. The rank is taken in the process that
     builds the loader and passed in, since worker processes need not share its environment."""
@@ -327,68 +377,82 @@ def split_by_rank(urls: Iterable, rank: int, world_size: int) -> Iterator:
 
 
 def triplet_pipeline(urls: list[str], config: LoaderConfig, skips: Skips, training: bool, rank: int = 0,
-                     world_size: int = 1, generator: torch.Generator | None = None) -> wds.DataPipeline:
-    """The dataset one DataLoader worker (or, with ``worker_kind="thread"``, the rank) runs.
+                     world_size: int = 1, view_seed: int | None = None,
+                     worker: tuple[int, int] | None = None) -> wds.DataPipeline:
+    """The dataset one worker runs: a DataLoader worker process (``worker`` None: its index from
+    torch), one of the loader's threads (``worker`` = (index, count)), or the calling thread.
     ``training``: shuffled, augmented, full batches (resampled or each shard once); otherwise every
-    sample once, in order, centre view. ``generator`` draws the views (see :func:`view_sample`)."""
+    sample once, in order, centre view. ``view_seed`` seeds the views (see :class:`DrawViews`)."""
     if training and config.resampled:
-        shard_stages = [wds.ResampledShards(urls, seed=config.seed, deterministic=True)]
+        shard_stages = [wds.ResampledShards(urls, seed=config.seed, deterministic=True,
+                                            worker_seed=partial(shard_seed, rank, worker))]
     else:
         shard_stages = [wds.SimpleShardList(urls)]
         if training:  # the same order on every rank and worker (seed + epoch), then split
             shard_stages.append(wds.detshuffle(len(urls), len(urls), seed=config.seed))
-        shard_stages += [partial(split_by_rank, rank=rank, world_size=world_size), wds.split_by_worker]
-    sample_stages = [partial(tar_files, skips=skips, storage_options=config.storage_options), partial(group_by_keys, keys=base_plus_ext, handler=skips.sample)]
+        shard_stages += [partial(split_by_rank, rank=rank, world_size=world_size),
+                         partial(split_by_worker, worker=worker)]
+    sample_stages = [partial(tar_files, skips=skips, storage_options=config.storage_options),
+                     partial(group_by_keys, keys=base_plus_ext, handler=skips.sample)]
     if training:
         sample_stages.append(wds.detshuffle(config.shuffle_buffer, min(100, config.shuffle_buffer), seed=config.seed))
-    if config.worker_kind == "thread" and config.workers > 0:
-        # A batch's worth ahead beyond 2 per thread: the threads keep decoding while this thread
-        # crops a full batch into its tensor (4 ahead kept ~1.7 of 2 cores busy, 16 ~1.85: idle VM).
-        ahead = config.batch_size + 2 * config.workers
-        decode = partial(decode_in_threads, threads=config.workers, handler=skips.sample, ahead=ahead)
-    else:
-        decode = wds.map(decode_triplet, handler=skips.sample)
-    view = partial(view_sample, config=config.augment, training=training, generator=generator)
-    batch = partial(collate, size=config.augment.size)
-    sample_stages += [decode, wds.map(view, handler=skips.sample),
-                      wds.batched(config.batch_size, collation_fn=batch, partial=not (training and config.resampled))]
+    sample_stages += [wds.map(read_triplet, handler=skips.sample),
+                      DrawViews(config.augment, training, view_seed, handler=skips.sample),
+                      partial(batches, batch_size=config.batch_size, size=config.augment.size,
+                              partial=not (training and config.resampled), handler=skips.sample)]
     return wds.DataPipeline(*shard_stages, *sample_stages)
 
 
-class ReadAhead(torch.utils.data.IterableDataset):
-    """Iterates ``dataset`` in a background thread, ``ahead`` items ahead of the consumer (copied
-    to pinned memory there when ``pin``), so the pipeline runs while training computes. An error
-    in the pipeline is raised in the consumer. Closing or dropping the iterator stops the thread
-    (at its next item), and so does interpreter exit: the thread is a daemon, so it never holds
-    exit up, but one left running into finalisation can be cut down inside torch's C++ code, which
-    aborts the process ("terminate called without an active exception"), so an exit hook stops
-    every producer first."""
+class ThreadWorkers(torch.utils.data.IterableDataset):
+    """DataLoader workers as threads of this process: each of ``datasets`` (a worker's whole
+    pipeline) runs in a thread of its own, ``ahead`` items ahead of the consumer (copied to pinned
+    memory there when ``pin``), and their items come out in turn, as from a DataLoader's workers
+    (a worker that runs out drops out of the turn). Only whole batches cross between threads:
+    handing single samples to decode threads cost ~0.1 ms per triplet in context switches and
+    left cores idle (bench/shards.py). The decoder releases the GIL, so the threads decode in
+    parallel, and nothing crosses in shared memory as from worker processes.
+
+    An error in a pipeline is raised in the consumer. Closing or dropping the iterator stops the
+    threads (at their next item), and so does interpreter exit: the threads are daemons, so they
+    never hold exit up, but one left running into finalisation can be cut down inside torch's C++
+    code, which aborts the process ("terminate called without an active exception"), so an exit
+    hook stops every producer first."""
 
     _END = object()
     _running: "weakref.WeakKeyDictionary[threading.Thread, threading.Event]" = weakref.WeakKeyDictionary()
 
-    def __init__(self, dataset: Iterable, ahead: int = 2, pin: bool = False):
+    def __init__(self, datasets: Sequence[Iterable], ahead: int = 2, pin: bool = False):
         super().__init__()
-        self.dataset = dataset
+        self.datasets = list(datasets)
         self.ahead = ahead
         self.pin = pin
 
     def __iter__(self) -> Iterator:
-        items: queue.Queue = queue.Queue(self.ahead)
         stop = threading.Event()
-        thread = threading.Thread(target=self._produce, args=(items, stop), name="geopre-read-ahead", daemon=True)
-        self._running[thread] = stop
-        thread.start()
+        queues = [queue.Queue(self.ahead) for _ in self.datasets]
+        threads = [threading.Thread(target=self._produce, args=(dataset, items, stop), daemon=True,
+                                    name=f"geopre-loader-{index}")
+                   for index, (dataset, items) in enumerate(zip(self.datasets, queues))]
+        for thread in threads:
+            self._running[thread] = stop
+            thread.start()
         try:
-            while (item := items.get()) is not self._END:
+            turn = deque(queues)
+            while turn:
+                item = turn[0].get()
+                if item is self._END:
+                    turn.popleft()
+                    continue
                 if isinstance(item, BaseException):
                     raise item
+                turn.rotate(-1)
                 yield item
         finally:
             stop.set()
-            thread.join()
+            for thread in threads:
+                thread.join()
 
-    def _produce(self, items: queue.Queue, stop: threading.Event) -> None:
+    def _produce(self, dataset: Iterable, items: queue.Queue, stop: threading.Event) -> None:
         def offer(item) -> bool:  # False once the consumer has stopped
             while not stop.is_set():
                 try:
@@ -398,7 +462,7 @@ class ReadAhead(torch.utils.data.IterableDataset):
                     pass
             return False
 
-        source = iter(self.dataset)
+        source = iter(dataset)
         try:
             for item in source:
                 if self.pin:
@@ -409,13 +473,13 @@ class ReadAhead(torch.utils.data.IterableDataset):
         except Exception as err:
             offer(err)
         finally:
-            if hasattr(source, "close"):  # ends the pipeline's stages here (decode threads included)
+            if hasattr(source, "close"):  # ends the pipeline's stages here
                 source.close()
 
 
 @atexit.register
-def _stop_read_ahead(timeout: float = 5.0) -> None:
-    for thread, stop in list(ReadAhead._running.items()):
+def _stop_loader_threads(timeout: float = 5.0) -> None:
+    for thread, stop in list(ThreadWorkers._running.items()):
         stop.set()
         thread.join(timeout)
 
@@ -461,14 +525,19 @@ def _make_loader(source, split: str, config: LoaderConfig, training: bool) -> Sh
                     len(shards.urls), split, world_size, max(1, workers))
     skips = Skips()
     seed = config.seed * 1000 + rank  # per-rank augmentation draws
-    # In this process the views get their own generator: training's RNG is neither used nor raced.
-    views = torch.Generator().manual_seed(seed) if workers == 0 else None
-    dataset = triplet_pipeline(shards.urls, config, skips, training, rank, world_size, views)
     pin = config.pin_memory and torch.cuda.is_available()
     if config.worker_kind == "thread" and config.workers > 0:
         keep_freed_memory()
-        loader = wds.DataPipeline(ReadAhead(dataset, ahead=2, pin=pin))
+        count = config.workers
+        pipelines = [triplet_pipeline(shards.urls, config, skips, training, rank, world_size,
+                                      view_seed=seed * 1000 + index, worker=(index, count))
+                     for index in range(count)]
+        # Two batches ahead per thread, as a DataLoader's default prefetch_factor.
+        loader = wds.DataPipeline(ThreadWorkers(pipelines, ahead=2, pin=pin))
     else:
+        # In this process the views get their own generator: training's RNG is neither used nor raced.
+        dataset = triplet_pipeline(shards.urls, config, skips, training, rank, world_size,
+                                   view_seed=seed if workers == 0 else None)
         loader = wds.WebLoader(
             dataset, batch_size=None, num_workers=workers, pin_memory=pin,
             persistent_workers=workers > 0,  # keeps the shuffles' epoch counters advancing between epochs
@@ -496,6 +565,6 @@ def val_loader(source: str | Path | Sequence[str], config: LoaderConfig = Loader
     return _make_loader(source, "val", config, training=False)
 
 
-__all__ = ["LoaderConfig", "ShardLoader", "ShardSet", "Skips", "ReadAhead", "train_loader", "val_loader",
-           "resolve_shards", "triplet_pipeline", "decode_triplet", "decode_in_threads", "decode_image", "open_url",
+__all__ = ["LoaderConfig", "ShardLoader", "ShardSet", "Skips", "ThreadWorkers", "train_loader", "val_loader",
+           "resolve_shards", "triplet_pipeline", "read_triplet", "decode_triplet", "decode_image", "open_url",
            "prepare_batch"]

@@ -17,8 +17,8 @@ from PIL import Image
 
 from geopre.errors import UserError
 from geopre.shards.augment import AugmentConfig, prepare_batch
-from geopre.shards.read import (LoaderConfig, ReadAhead, Skips, decode_in_threads, read_index, resolve_shards,
-                                train_loader, val_loader)
+from geopre.shards.read import (LoaderConfig, Skips, ThreadWorkers, batches, decode_triplet, read_index, read_triplet,
+                                resolve_shards, train_loader, val_loader, view_sample)
 from geopre.synth.serve import serving
 
 NATIVE = AugmentConfig(size=(48, 32))  # the fixture's frame size: the centre view is the image itself
@@ -101,37 +101,49 @@ def test_corrupt_and_truncated_shards_are_skipped_and_counted(tmp_path, shard_di
     assert "skipped the rest of shard" in caplog.text
 
 
-def test_thread_mode_yields_the_in_process_batches(shard_dir):
-    """Threads decode, the pipeline is the 0-worker one: the same batches, pixel for pixel, and
-    the same set as worker processes give."""
+def test_worker_threads_give_the_worker_processes_batches(shard_dir):
+    """Threads are the same workers as processes: the same shards each, the same shuffles and the
+    same turn order, so the same keys in the same order; views come from per-thread generators,
+    so two loaders alike give the same pixels."""
     size = AugmentConfig(size=(24, 16))
     for resampled in (False, True):
-        inline, threaded, processes = (
-            LoaderConfig(batch_size=2, workers=workers, worker_kind=kind, resampled=resampled, samples_per_epoch=8,
-                         augment=size) for workers, kind in ((0, "process"), (2, "thread"), (2, "process")))
-        loader = train_loader(shard_dir, threaded)
+        threaded, processes = (LoaderConfig(batch_size=2, workers=2, worker_kind=kind, resampled=resampled,
+                                            samples_per_epoch=8, augment=size) for kind in ("thread", "process"))
+        loader, again, reference = (train_loader(shard_dir, c) for c in (threaded, threaded, processes))
         for epoch in range(2):
-            expected, got = list(train_loader(shard_dir, inline)), list(loader)
-            if epoch == 0:
-                assert [b["key"] for b in got] == [b["key"] for b in expected]
-                assert all(torch.equal(b["images"], e["images"]) and torch.equal(b["zoom"], e["zoom"])
-                           for b, e in zip(got, expected))
+            got, twin, expected = list(loader), list(again), list(reference)
+            assert [b["key"] for b in got] == [b["key"] for b in expected]
+            assert all(torch.equal(b["images"], t["images"]) and torch.equal(b["zoom"], t["zoom"])
+                       for b, t in zip(got, twin))
             if resampled:
                 assert len(got) == len(loader) == 4
-        if not resampled:
-            assert sorted(keys_of(loader)) == sorted(split_keys(shard_dir, "train"))
-            assert sorted(keys_of(train_loader(shard_dir, processes))) == sorted(keys_of(loader))
+            else:
+                assert sorted(k for b in got for k in b["key"]) == sorted(split_keys(shard_dir, "train"))
 
 
-def test_decode_threads_keep_order_and_skip_bad_samples(shard_dir):
+def _entropy_data_cut(jpeg: bytes) -> bytes:
+    """A JPEG whose header is intact but whose compressed data stops short."""
+    start = jpeg.index(b"\xff\xda")  # start of scan
+    return jpeg[: start + 40]
+
+
+def test_batches_decode_into_their_slots_and_skip_a_broken_sample(shard_dir):
     from tests.shards.test_write import all_samples
 
-    samples = [{**fields, "__key__": key} for key, fields in all_samples(shard_dir, "train").items()]
-    broken = {**samples[1], "ref.jpg": b"not a jpeg"}
+    raw = [{**fields, "__key__": key} for key, fields in all_samples(shard_dir, "train").items()]
+    config = AugmentConfig(size=(48, 32))  # the frames' size: decoded straight into the batch
+    viewed = [view_sample(read_triplet(r), config, training=False) for r in raw]
+    broken = {**viewed[1], "data": [viewed[1]["data"][0], _entropy_data_cut(viewed[1]["data"][1]), viewed[1]["data"][2]]}
     skips = Skips()
-    decoded = list(decode_in_threads([samples[0], broken, *samples[2:]], threads=3, handler=skips.sample))
-    assert [d["key"] for d in decoded] == [s["__key__"] for s in samples if s is not samples[1]]
-    assert skips.samples == 1
+    out = list(batches([viewed[0], broken, *viewed[2:]], batch_size=4, size=(48, 32), handler=skips.sample))
+    kept = [v for v in viewed if v is not viewed[1]]
+    assert skips.samples == 1 and [len(b["key"]) for b in out] == [4, 4]  # the broken one's slot reused
+    assert [k for b in out for k in b["key"]] == [v["key"] for v in kept]
+    for k, sample in enumerate(kept):
+        frames = decode_triplet(raw[[r["__key__"] for r in raw].index(sample["key"])])["frames"]
+        assert np.array_equal(out[k // 4]["images"][k % 4].numpy(), np.stack(frames))
+    with pytest.raises(ValueError, match="JPEG"):  # no handler: the error is the caller's
+        list(batches([broken], batch_size=1, size=(48, 32)))
 
 
 def _loader_threads():
@@ -145,10 +157,14 @@ def test_leaving_a_threaded_epoch_early_stops_its_threads(shard_dir):
         assert _loader_threads()  # reading ahead
         break
     assert not _loader_threads()
-    batches = iter(ReadAhead(iter(range(1000)), ahead=2))
-    assert next(batches) == 0
-    batches.close()
+    items = iter(ThreadWorkers([range(1000), range(1000)], ahead=2))
+    assert next(items) == 0
+    items.close()
     assert not _loader_threads()
+
+
+def test_thread_workers_take_turns_and_a_finished_worker_drops_out():
+    assert list(ThreadWorkers([range(3), range(10, 15), []])) == [0, 10, 1, 11, 2, 12, 13, 14]
 
 
 def test_read_ahead_raises_the_pipeline_error_in_the_consumer():
@@ -157,7 +173,7 @@ def test_read_ahead_raises_the_pipeline_error_in_the_consumer():
         raise OSError("disk gone")
 
     with pytest.raises(OSError, match="disk gone"):
-        list(ReadAhead(failing()))
+        list(ThreadWorkers([failing(), range(5)]))
     assert not _loader_threads()
 
 
@@ -206,7 +222,7 @@ def test_auto_worker_kind_takes_threads_on_few_cores(shard_dir, monkeypatch):
 
     config = LoaderConfig(batch_size=2, workers=2, worker_kind="auto", resampled=False, augment=NATIVE)
     monkeypatch.setattr(read, "usable_cores", lambda: 2)
-    assert isinstance(val_loader(shard_dir, config).loader.pipeline[0], ReadAhead)
+    assert isinstance(val_loader(shard_dir, config).loader.pipeline[0], ThreadWorkers)
     monkeypatch.setattr(read, "usable_cores", lambda: 16)
     assert isinstance(val_loader(shard_dir, config).loader.pipeline[0], torch.utils.data.DataLoader)
     with pytest.raises(UserError, match="worker kind"):
