@@ -42,6 +42,7 @@ from geopre.shards.augment import (AugmentConfig, CropBox, apply_geometry, centr
 from geopre.shards.augment import prepare_batch  # noqa: F401 - part of the loader's API
 from geopre.shards import storage
 from geopre.shards.images import decode_image, image_size
+from geopre.shards.ring import BatchRing, RingSlot
 from geopre.shards.tar_stream import tar_members
 from geopre.shards.write import FIELDS, INDEX_NAME
 
@@ -56,6 +57,7 @@ WORKER_KINDS = ("process", "thread", "auto")
 # spend about half the CPU per triplet that processes do (no shared-memory hand-off). With more
 # cores, processes scale past the pipeline's GIL-held part and leave the training thread's GIL free.
 THREADS_UP_TO_CORES = 4
+PREFETCH = 2  # batches each worker (process or thread) keeps ready, as a DataLoader's default
 
 
 @dataclass(frozen=True)
@@ -280,15 +282,34 @@ def fill_slot(sample: dict, size: tuple[int, int], slot: np.ndarray) -> None:
 
 
 def batches(samples: Iterable[dict], batch_size: int, size: tuple[int, int], partial: bool = True,
-            handler=None) -> Iterator[dict]:
+            handler=None, ring: BatchRing | None = None) -> Iterator[dict]:
     """Stage: viewed samples -> batches of ``batch_size`` (see :func:`collate`), each sample decoded
     into its slot as it arrives (:func:`fill_slot`), so no decoded frame is held or copied. The
     last, smaller batch comes out when ``partial``. A sample that fails to decode goes to
-    ``handler`` (skipped when it returns True, its slot reused), as in ``wds.map``."""
-    images, filled = None, []
+    ``handler`` (skipped when it returns True, its slot reused), as in ``wds.map``. In a DataLoader
+    worker with a ``ring``, batches are built in the ring's buffers and ``images`` is a
+    :class:`RingSlot` for the training process to take out."""
+    worker = torch.utils.data.get_worker_info().id if ring is not None else None
+    if ring is not None:
+        ring.free_all(worker)  # a new epoch: the last one's unread batches are dropped
+
+    def new_buffer() -> tuple[int | None, torch.Tensor]:
+        if ring is not None:
+            return ring.claim(worker)
+        return None, batch_tensor((batch_size, len(FIELDS), size[1], size[0], 3), torch.uint8)
+
+    def finish(filled: list[dict], slot: int | None, images: torch.Tensor) -> dict:
+        batch = collate(filled, images[:len(filled)], size)
+        if ring is not None:
+            # Small tensors as arrays: pickled by value, where tensors would each get shared memory.
+            batch = {k: v.numpy() if isinstance(v, torch.Tensor) else v for k, v in batch.items()}
+            batch["images"] = RingSlot(worker, slot, len(filled))
+        return batch
+
+    slot, images, filled = None, None, []
     for sample in samples:
         if images is None:
-            images = batch_tensor((batch_size, len(FIELDS), size[1], size[0], 3), torch.uint8)
+            slot, images = new_buffer()
         try:
             fill_slot(sample, size, images[len(filled)].numpy())
         except Exception as err:
@@ -297,10 +318,10 @@ def batches(samples: Iterable[dict], batch_size: int, size: tuple[int, int], par
             continue
         filled.append(sample)
         if len(filled) == batch_size:
-            yield collate(filled, images, size)
+            yield finish(filled, slot, images)
             images, filled = None, []
     if filled and partial:
-        yield collate(filled, images[:len(filled)], size)
+        yield finish(filled, slot, images)
 
 
 def collate(samples: list[dict], images: torch.Tensor, size: tuple[int, int]) -> dict:
@@ -378,11 +399,12 @@ def split_by_rank(urls: Iterable, rank: int, world_size: int) -> Iterator:
 
 def triplet_pipeline(urls: list[str], config: LoaderConfig, skips: Skips, training: bool, rank: int = 0,
                      world_size: int = 1, view_seed: int | None = None,
-                     worker: tuple[int, int] | None = None) -> wds.DataPipeline:
+                     worker: tuple[int, int] | None = None, ring: BatchRing | None = None) -> wds.DataPipeline:
     """The dataset one worker runs: a DataLoader worker process (``worker`` None: its index from
     torch), one of the loader's threads (``worker`` = (index, count)), or the calling thread.
     ``training``: shuffled, augmented, full batches (resampled or each shard once); otherwise every
-    sample once, in order, centre view. ``view_seed`` seeds the views (see :class:`DrawViews`)."""
+    sample once, in order, centre view. ``view_seed`` seeds the views (see :class:`DrawViews`);
+    ``ring``: DataLoader workers build their batches there (see :func:`batches`)."""
     if training and config.resampled:
         shard_stages = [wds.ResampledShards(urls, seed=config.seed, deterministic=True,
                                             worker_seed=partial(shard_seed, rank, worker))]
@@ -399,7 +421,7 @@ def triplet_pipeline(urls: list[str], config: LoaderConfig, skips: Skips, traini
     sample_stages += [wds.map(read_triplet, handler=skips.sample),
                       DrawViews(config.augment, training, view_seed, handler=skips.sample),
                       partial(batches, batch_size=config.batch_size, size=config.augment.size,
-                              partial=not (training and config.resampled), handler=skips.sample)]
+                              partial=not (training and config.resampled), handler=skips.sample, ring=ring)]
     return wds.DataPipeline(*shard_stages, *sample_stages)
 
 
@@ -488,19 +510,37 @@ class ShardLoader:
     """Batches for one process (rank). ``len()`` is the number of batches per epoch when fixed
     (resampled training), the same on every rank; ``skips`` counts skipped shards/samples."""
 
-    def __init__(self, loader: Iterable, shards: ShardSet, skips: Skips, batches_per_epoch: int | None):
+    def __init__(self, loader: Iterable, shards: ShardSet, skips: Skips, batches_per_epoch: int | None,
+                 ring: BatchRing | None = None, pin: bool = False):
         self.loader = loader
         self.shards = shards
         self.skips = skips
         self.batches_per_epoch = batches_per_epoch
+        self.ring = ring
+        self.pin = pin
 
     def __iter__(self) -> Iterator[dict]:
-        return iter(self.loader)
+        if self.ring is None:
+            yield from self.loader
+            return
+        for batch in self.loader:  # a slot is read only here, while its batch is handed out
+            batch = {k: torch.from_numpy(v) if isinstance(v, np.ndarray) else v for k, v in batch.items()}
+            yield {**batch, "images": self.ring.take(batch["images"], pin=self.pin)}
 
     def __len__(self) -> int:
         if self.batches_per_epoch is None:
             raise TypeError("this loader reads each sample once; its number of batches is not fixed")
         return self.batches_per_epoch
+
+
+def _batch_ring(workers: int, slots: int, shape: tuple[int, ...]) -> BatchRing:
+    try:
+        return BatchRing(workers, slots, shape)
+    except RuntimeError as err:  # /dev/shm too small, as in a container started without --shm-size
+        size = workers * slots * int(np.prod(shape))
+        raise UserError(f"cannot allocate {size / 2**20:.0f} MiB of shared memory for {workers} loader worker "
+                        f"processes ({err}); give the container more (e.g. docker --shm-size 2g), use fewer "
+                        "workers, or worker threads (--worker-kind thread)") from err
 
 
 def usable_cores() -> int:
@@ -526,23 +566,25 @@ def _make_loader(source, split: str, config: LoaderConfig, training: bool) -> Sh
     skips = Skips()
     seed = config.seed * 1000 + rank  # per-rank augmentation draws
     pin = config.pin_memory and torch.cuda.is_available()
+    ring = None
     if config.worker_kind == "thread" and config.workers > 0:
         keep_freed_memory()
         count = config.workers
         pipelines = [triplet_pipeline(shards.urls, config, skips, training, rank, world_size,
                                       view_seed=seed * 1000 + index, worker=(index, count))
                      for index in range(count)]
-        # Two batches ahead per thread, as a DataLoader's default prefetch_factor.
-        loader = wds.DataPipeline(ThreadWorkers(pipelines, ahead=2, pin=pin))
+        loader = wds.DataPipeline(ThreadWorkers(pipelines, ahead=PREFETCH, pin=pin))
     else:
+        if workers > 0:  # batches cross from the workers in buffers reused for the whole run
+            ring = _batch_ring(workers, PREFETCH + 1, (config.batch_size, len(FIELDS), *config.augment.size[::-1], 3))
         # In this process the views get their own generator: training's RNG is neither used nor raced.
         dataset = triplet_pipeline(shards.urls, config, skips, training, rank, world_size,
-                                   view_seed=seed if workers == 0 else None)
+                                   view_seed=seed if workers == 0 else None, ring=ring)
         loader = wds.WebLoader(
-            dataset, batch_size=None, num_workers=workers, pin_memory=pin,
+            dataset, batch_size=None, num_workers=workers, pin_memory=pin and ring is None,
             persistent_workers=workers > 0,  # keeps the shuffles' epoch counters advancing between epochs
             generator=torch.Generator().manual_seed(seed),  # seeds the workers' draws
-            prefetch_factor=2 if workers > 0 else None, worker_init_fn=_worker_init if workers > 0 else None,
+            prefetch_factor=PREFETCH if workers > 0 else None, worker_init_fn=_worker_init if workers > 0 else None,
             multiprocessing_context=WORKER_START_METHOD if workers > 0 else None,
         )
     batches = None
@@ -552,7 +594,7 @@ def _make_loader(source, split: str, config: LoaderConfig, training: bool) -> Sh
             raise UserError("samples per epoch unknown for shard URLs without index.json: set samples_per_epoch")
         batches = max(1, samples // (config.batch_size * world_size))
         loader = loader.with_epoch(batches)
-    return ShardLoader(loader, shards, skips, batches)
+    return ShardLoader(loader, shards, skips, batches, ring, pin)
 
 
 def train_loader(source: str | Path | Sequence[str], config: LoaderConfig = LoaderConfig()) -> ShardLoader:
