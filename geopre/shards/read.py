@@ -42,7 +42,7 @@ from geopre.shards.augment import (AugmentConfig, CropBox, apply_geometry, centr
 from geopre.shards.augment import prepare_batch  # noqa: F401 - part of the loader's API
 from geopre.shards import storage
 from geopre.shards.images import decode_image, image_size
-from geopre.shards.ring import BatchRing, RingSlot
+from geopre.shards.ring import BatchRing, BufferPool, RingSlot
 from geopre.shards.tar_stream import tar_members
 from geopre.shards.write import FIELDS, INDEX_NAME
 
@@ -198,6 +198,9 @@ def _frame_field(sample: dict, name: str) -> bytes:
     raise ValueError(f"sample {sample.get('__key__')} from {sample.get('__url__')} has no {name} frame")
 
 
+_UNCALIBRATED = torch.full((4,), float("nan"))
+
+
 def read_triplet(sample: dict) -> dict:
     """Stage map: raw sample -> ``data`` (the three encoded frames, prev/ref/next), ``frame_size``
     (W, H) from their headers (decoding waits for :func:`batches`, which decodes into the batch),
@@ -211,7 +214,7 @@ def read_triplet(sample: dict) -> dict:
     width, height = sizes.pop()
     k = meta.get("intrinsics")
     if k is None:
-        intrinsics = torch.full((4,), float("nan"))
+        intrinsics = _UNCALIBRATED  # shared, never written: collate stacks copies
     else:  # stored for the calibrated size; rescale in case frames were resized after calibration
         sx, sy = width / k["width"], height / k["height"]
         intrinsics = torch.tensor([k["fx"] * sx, k["fy"] * sy, (k["cx"] + 0.5) * sx - 0.5, (k["cy"] + 0.5) * sy - 0.5])
@@ -282,13 +285,14 @@ def fill_slot(sample: dict, size: tuple[int, int], slot: np.ndarray) -> None:
 
 
 def batches(samples: Iterable[dict], batch_size: int, size: tuple[int, int], partial: bool = True,
-            handler=None, ring: BatchRing | None = None) -> Iterator[dict]:
+            handler=None, buffers: BatchRing | BufferPool | None = None) -> Iterator[dict]:
     """Stage: viewed samples -> batches of ``batch_size`` (see :func:`collate`), each sample decoded
     into its slot as it arrives (:func:`fill_slot`), so no decoded frame is held or copied. The
     last, smaller batch comes out when ``partial``. A sample that fails to decode goes to
-    ``handler`` (skipped when it returns True, its slot reused), as in ``wds.map``. In a DataLoader
-    worker with a ``ring``, batches are built in the ring's buffers and ``images`` is a
-    :class:`RingSlot` for the training process to take out."""
+    ``handler`` (skipped when it returns True, its slot reused), as in ``wds.map``. ``buffers``:
+    where batches are built (default: a new tensor each). With a :class:`BatchRing`, in a
+    DataLoader worker, ``images`` is a :class:`RingSlot` for the training process to take out."""
+    ring = buffers if isinstance(buffers, BatchRing) else None
     worker = torch.utils.data.get_worker_info().id if ring is not None else None
     if ring is not None:
         ring.free_all(worker)  # a new epoch: the last one's unread batches are dropped
@@ -296,10 +300,12 @@ def batches(samples: Iterable[dict], batch_size: int, size: tuple[int, int], par
     def new_buffer() -> tuple[int | None, torch.Tensor]:
         if ring is not None:
             return ring.claim(worker)
+        if buffers is not None:
+            return None, buffers.claim()
         return None, batch_tensor((batch_size, len(FIELDS), size[1], size[0], 3), torch.uint8)
 
     def finish(filled: list[dict], slot: int | None, images: torch.Tensor) -> dict:
-        batch = collate(filled, images[:len(filled)], size)
+        batch = collate(filled, images[:len(filled)], size)  # a view: a pooled buffer counts it
         if ring is not None:
             # Small tensors as arrays: pickled by value, where tensors would each get shared memory.
             batch = {k: v.numpy() if isinstance(v, torch.Tensor) else v for k, v in batch.items()}
@@ -399,12 +405,13 @@ def split_by_rank(urls: Iterable, rank: int, world_size: int) -> Iterator:
 
 def triplet_pipeline(urls: list[str], config: LoaderConfig, skips: Skips, training: bool, rank: int = 0,
                      world_size: int = 1, view_seed: int | None = None,
-                     worker: tuple[int, int] | None = None, ring: BatchRing | None = None) -> wds.DataPipeline:
+                     worker: tuple[int, int] | None = None,
+                     buffers: BatchRing | BufferPool | None = None) -> wds.DataPipeline:
     """The dataset one worker runs: a DataLoader worker process (``worker`` None: its index from
     torch), one of the loader's threads (``worker`` = (index, count)), or the calling thread.
     ``training``: shuffled, augmented, full batches (resampled or each shard once); otherwise every
     sample once, in order, centre view. ``view_seed`` seeds the views (see :class:`DrawViews`);
-    ``ring``: DataLoader workers build their batches there (see :func:`batches`)."""
+    ``buffers``: where its batches are built (see :func:`batches`)."""
     if training and config.resampled:
         shard_stages = [wds.ResampledShards(urls, seed=config.seed, deterministic=True,
                                             worker_seed=partial(shard_seed, rank, worker))]
@@ -421,7 +428,7 @@ def triplet_pipeline(urls: list[str], config: LoaderConfig, skips: Skips, traini
     sample_stages += [wds.map(read_triplet, handler=skips.sample),
                       DrawViews(config.augment, training, view_seed, handler=skips.sample),
                       partial(batches, batch_size=config.batch_size, size=config.augment.size,
-                              partial=not (training and config.resampled), handler=skips.sample, ring=ring)]
+                              partial=not (training and config.resampled), handler=skips.sample, buffers=buffers)]
     return wds.DataPipeline(*shard_stages, *sample_stages)
 
 
@@ -566,20 +573,22 @@ def _make_loader(source, split: str, config: LoaderConfig, training: bool) -> Sh
     skips = Skips()
     seed = config.seed * 1000 + rank  # per-rank augmentation draws
     pin = config.pin_memory and torch.cuda.is_available()
+    shape = (config.batch_size, len(FIELDS), *config.augment.size[::-1], 3)
     ring = None
     if config.worker_kind == "thread" and config.workers > 0:
         keep_freed_memory()
         count = config.workers
         pipelines = [triplet_pipeline(shards.urls, config, skips, training, rank, world_size,
-                                      view_seed=seed * 1000 + index, worker=(index, count))
+                                      view_seed=seed * 1000 + index, worker=(index, count),
+                                      buffers=BufferPool(shape, keep=PREFETCH + 2))
                      for index in range(count)]
         loader = wds.DataPipeline(ThreadWorkers(pipelines, ahead=PREFETCH, pin=pin))
     else:
         if workers > 0:  # batches cross from the workers in buffers reused for the whole run
-            ring = _batch_ring(workers, PREFETCH + 1, (config.batch_size, len(FIELDS), *config.augment.size[::-1], 3))
+            ring = _batch_ring(workers, PREFETCH + 1, shape)
         # In this process the views get their own generator: training's RNG is neither used nor raced.
         dataset = triplet_pipeline(shards.urls, config, skips, training, rank, world_size,
-                                   view_seed=seed if workers == 0 else None, ring=ring)
+                                   view_seed=seed if workers == 0 else None, buffers=ring)
         loader = wds.WebLoader(
             dataset, batch_size=None, num_workers=workers, pin_memory=pin and ring is None,
             persistent_workers=workers > 0,  # keeps the shuffles' epoch counters advancing between epochs

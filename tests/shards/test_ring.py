@@ -7,7 +7,7 @@ import torch
 from geopre.errors import UserError
 from geopre.shards.augment import AugmentConfig
 from geopre.shards.read import LoaderConfig, val_loader
-from geopre.shards.ring import BatchRing, RingSlot
+from geopre.shards.ring import BatchRing, BufferPool, RingSlot
 
 NATIVE = AugmentConfig(size=(48, 32))
 
@@ -55,3 +55,33 @@ def test_too_little_shared_memory_is_a_user_error(shard_dir, monkeypatch):
     monkeypatch.setattr(read, "BatchRing", no_room)
     with pytest.raises(UserError, match="shm-size"):
         val_loader(shard_dir, LoaderConfig(workers=2, worker_kind="process"))
+
+
+def test_a_pooled_buffer_is_reused_only_once_nothing_refers_to_it():
+    pool = BufferPool((2, 3), keep=2)
+    a, b = pool.claim()[:1], pool.claim()[:1]  # handed out as the loader does: views
+    a_ptr, b_ptr = a.data_ptr(), b.data_ptr()
+    assert a_ptr != b_ptr
+    kept = a[:, 1:]  # a view of the view, kept after the batch is gone
+    del a
+    c = pool.claim()[:1]
+    assert c.data_ptr() not in (a_ptr, b_ptr)  # both still referred to: a new buffer
+    assert [x.data_ptr() for x in pool.buffers] == [b_ptr, c.data_ptr()]  # a's forgotten, left to `kept`
+    del b
+    assert pool.claim().data_ptr() == b_ptr  # nothing refers to it any more
+    assert kept.data_ptr() == a_ptr + 1
+
+
+def test_worker_threads_reuse_their_buffers_and_held_batches_stay_intact(shard_dir):
+    reference = list(val_loader(shard_dir, LoaderConfig(batch_size=1, workers=0, augment=NATIVE)))
+    config = LoaderConfig(batch_size=1, workers=2, worker_kind="thread", augment=NATIVE)
+    held = list(val_loader(shard_dir, config))  # all held at once: none reused under them
+    assert sorted(b["key"][0] for b in held) == sorted(b["key"][0] for b in reference)
+    by_key = {b["key"][0]: b for b in reference}
+    assert all(torch.equal(b["images"], by_key[b["key"][0]]["images"]) for b in held)
+    loader, pointers = val_loader(shard_dir, config), set()
+    for _ in range(3):  # 9 batches, each dropped as the next comes
+        for batch in loader:
+            assert torch.equal(batch["images"], by_key[batch["key"][0]]["images"])
+            pointers.add(batch["images"].data_ptr())
+    assert len(pointers) < 3 * len(reference)  # buffers came back to their pools
