@@ -163,7 +163,8 @@ def pretrain(config: PretrainConfig, echo=print) -> dict:
     last_val = None
     started = time.perf_counter()
     samples_seen = 0
-    window = (started, 0)
+    window = (started, 0, 0.0)  # time, samples seen, seconds waited for batches
+    waited = 0.0  # seconds the training loop spent waiting for its next batch
     bar = progress(total=total_steps, initial=step, desc="pretrain", unit="step") if runtime.is_main else None
     try:
         while step < total_steps:
@@ -172,9 +173,12 @@ def pretrain(config: PretrainConfig, echo=print) -> dict:
             loader = train_loader(config.shards, _loader_config(config, epoch, runtime.rank))
             skip = step - epoch * batches_per_epoch
             step_before = step
+            asked = time.perf_counter()  # the epoch's loader start-up counts as waiting for data
             for index, raw in enumerate(loader):
                 if index < skip:
+                    asked = time.perf_counter()
                     continue  # batches this epoch used before the run was resumed
+                waited += time.perf_counter() - asked
                 batch = prepare_batch(raw, runtime.device)
                 flows, target, source = flow_pairs(model, batch, runtime)
                 loss, parts = pretrain_loss(flows, target, source, alpha=config.alpha, beta=config.beta)
@@ -190,12 +194,15 @@ def pretrain(config: PretrainConfig, echo=print) -> dict:
                 if logging_step:
                     now = time.perf_counter()
                     rate = (samples_seen - window[1]) / max(now - window[0], 1e-9)  # since the last log
-                    window = (now, samples_seen)
+                    # Share of the wall time the loop waited for batches: ~0 when the loader keeps up.
+                    data_wait = (waited - window[2]) / max(now - window[0], 1e-9)
+                    window = (now, samples_seen, waited)
                     loss_value = loss.item()
                     runlog.scalars(step, {"loss": loss_value, "photometric": float(parts["photometric"]),
-                                          "smoothness": float(parts["smoothness"]), "samples_per_s": rate})
+                                          "smoothness": float(parts["smoothness"]), "samples_per_s": rate,
+                                          "data_wait": data_wait})
                     if bar is not None:
-                        bar.set_postfix(loss=f"{loss_value:.4f}", samples_s=f"{rate:.1f}")
+                        bar.set_postfix(loss=f"{loss_value:.4f}", samples_s=f"{rate:.1f}", data_wait=f"{data_wait:.0%}")
                 if step % config.val_every == 0 or step == total_steps:
                     last_val = validate(unwrap(model), config, runtime)
                     runlog.scalars(step, {"val_photometric": last_val})
@@ -209,6 +216,7 @@ def pretrain(config: PretrainConfig, echo=print) -> dict:
                     bar.update(1)
                 if step >= total_steps or step % batches_per_epoch == 0:
                     break
+                asked = time.perf_counter()
             if step == step_before:
                 raise UserError(f"no training batch could be read from {config.shards} "
                                 f"({loader.skips.shards} shards skipped as unreadable)")
@@ -223,7 +231,8 @@ def pretrain(config: PretrainConfig, echo=print) -> dict:
     seconds = time.perf_counter() - started
     summary = {"steps": step, "final_loss": runlog.rows()[-1].get("loss") if runlog.rows() else None,
                "val_photometric": last_val, "seconds": round(seconds, 1),
-               "samples_per_s": round(samples_seen / max(seconds, 1e-9), 2), "init": init,
+               "samples_per_s": round(samples_seen / max(seconds, 1e-9), 2),
+               "data_wait_fraction": round(waited / max(seconds, 1e-9), 4), "init": init,
                "checkpoint": str(checkpoints.latest())}
     if runtime.is_main:
         atomic_write_json(out / "summary.json", summary)

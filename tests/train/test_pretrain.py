@@ -1,6 +1,8 @@
 """Pretraining end to end on shards of a synthetic KITTI-style tree, at 64x32 so it runs on a CPU."""
 
 import csv
+import json
+import time
 
 import pytest
 import torch
@@ -37,6 +39,37 @@ def test_run_writes_checkpoint_logs_visuals_and_summary(shards, tmp_path):
     assert (run / "visuals" / "step_00000004.png").exists() and any((run / "tensorboard").iterdir())
     with pytest.raises(UserError, match="--resume"):
         pretrain(config(shards, run), echo=lambda _: None)
+
+
+def test_time_spent_waiting_for_batches_is_logged(shards, tmp_path, monkeypatch):
+    import geopre.train.pretrain as module
+
+    real = module.train_loader
+
+    class Slow:
+        """The real loader, 0.3 s late with every batch."""
+
+        def __init__(self, *args):
+            self.loader = real(*args)
+            self.skips = self.loader.skips
+
+        def __len__(self):
+            return len(self.loader)
+
+        def __iter__(self):
+            for batch in self.loader:
+                time.sleep(0.3)
+                yield batch
+
+    fast = pretrain(config(shards, tmp_path / "fast"), echo=lambda _: None)
+    monkeypatch.setattr(module, "train_loader", Slow)
+    slow = pretrain(config(shards, tmp_path / "slow"), echo=lambda _: None)
+    waited = {name: s["data_wait_fraction"] * s["seconds"] for name, s in (("fast", fast), ("slow", slow))}
+    assert 4 * 0.3 <= waited["slow"] < 4 * 0.3 + 1 and waited["fast"] < waited["slow"] - 1
+    with (tmp_path / "slow" / "metrics.csv").open() as f:
+        logged = [float(row["data_wait"]) for row in csv.DictReader(f)]
+    assert len(logged) == 4 and all(0 < w < 1 for w in logged)
+    assert json.loads((tmp_path / "slow" / "summary.json").read_text())["data_wait_fraction"] == slow["data_wait_fraction"]
 
 
 @pytest.mark.parametrize("workers", [dict(workers=0), dict(workers=2, worker_kind="thread")])
