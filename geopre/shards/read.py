@@ -54,8 +54,9 @@ _WEBDATASET_SCHEMES = ("", "file", "pipe", "http", "https")  # the rest go throu
 WORKER_START_METHOD = "forkserver"
 WORKER_KINDS = ("process", "thread", "auto")
 # "auto" takes threads up to this many usable cores. Measured on 2 cores (bench/shards.py): threads
-# spend about half the CPU per triplet that processes do (no shared-memory hand-off). With more
-# cores, processes scale past the pipeline's GIL-held part and leave the training thread's GIL free.
+# reach 0.81-0.89x of 2-process bare decoding, processes 0.64-0.73x (the training process's work of
+# taking their batches in comes out of the decoding cores). With more cores, processes scale past
+# the threads' GIL-held part and leave the training thread's GIL free.
 THREADS_UP_TO_CORES = 4
 PREFETCH = 2  # batches each worker (process or thread) keeps ready, as a DataLoader's default
 
@@ -65,9 +66,9 @@ class LoaderConfig:
     batch_size: int = 12  # monodepth2's batch size, which the paper's training follows
     workers: int = 4
     # "process": DataLoader worker processes, each running the whole pipeline; scales to heavy
-    # per-sample work and many cores, but each batch crosses to the training process in fresh shared
-    # memory. "thread": the same workers as threads of this process (ThreadWorkers; torchvision's
-    # decoder releases the GIL); no hand-off cost, so faster where cores are few (bench/shards.py).
+    # per-sample work and many cores; batches cross in a shared-memory ring (BatchRing) that the
+    # training process copies out of. "thread": the same workers as threads of this process
+    # (ThreadWorkers; the decoders release the GIL); no hand-off, so faster where cores are few.
     # "auto": threads on up to THREADS_UP_TO_CORES cores.
     # 0 workers: everything in the calling thread.
     worker_kind: str = "process"
@@ -360,10 +361,10 @@ def _worker_init(_: int) -> None:
 
 
 def keep_freed_memory() -> None:
-    """glibc hands freed blocks of a few hundred kB (decoded frames) back to the kernel and the
-    next batch faults them in again, zeroed: ~0.1 ms of a ~1.1 ms triplet in a worker process
-    (bench/shards.py), up to 0.2 ms on decode threads, whose per-thread heaps glibc trims sooner
-    (2-core VM). Fixed thresholds keep them in the heap. Process-wide, so only where the loader
+    """glibc hands freed blocks of a few hundred kB (frames decoded apart to be resized, PNG frames)
+    back to the kernel and the next batch faults them in again, zeroed: ~0.1 ms of a ~1.1 ms
+    triplet in a worker process when every frame was decoded apart (2-core VM). Fixed thresholds
+    keep them in the heap. Process-wide, so only where the loader
     decodes: in worker processes, and in the training process in thread mode. No-op off glibc."""
     try:
         libc = ctypes.CDLL("libc.so.6")

@@ -60,8 +60,8 @@ def _run(function, nproc: int, *args):
               help="torchvision ImageNet weights file for --init imagenet (default: the torch hub cache).")
 @click.option("--workers", default=4, show_default=True, type=int, help="Loader workers per GPU.")
 @click.option("--worker-kind", default="auto", show_default=True, type=click.Choice(["auto", "process", "thread"]),
-              help="Loader workers as processes, or as decode threads in the training process (about half the CPU "
-                   "per triplet; for few cores). auto: threads on up to 4 cores.")
+              help="Loader workers as processes, or as threads of the training process (no hand-off between "
+                   "processes; faster on few cores). auto: threads on up to 4 cores.")
 @click.option("--device", default="auto", show_default=True, help="auto (CUDA if present), cpu, cuda or cuda:N.")
 @click.option("--amp/--no-amp", default=True, show_default=True, help="Mixed precision on CUDA (bf16, else fp16).")
 @click.option("--compile", "compile_model", is_flag=True, help="torch.compile the network (CUDA; slow first step).")
