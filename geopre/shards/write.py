@@ -185,6 +185,9 @@ class LocalShardFolder:
     def write_index(self, index: dict) -> None:
         atomic_write_json(self.root / INDEX_NAME, index)
 
+    def retract_index(self) -> None:
+        (self.root / INDEX_NAME).unlink(missing_ok=True)
+
     def remove_stale(self, listed: set[str]) -> None:
         for split in SPLITS:
             for path in self.root.glob(f"{split}-*.tar"):
@@ -226,6 +229,10 @@ class RemoteShardFolder:
 
     def write_index(self, index: dict) -> None:
         self.fs.pipe_file(f"{self.root}/{INDEX_NAME}", json_text(index).encode())
+
+    def retract_index(self) -> None:
+        if self.fs.exists(f"{self.root}/{INDEX_NAME}"):
+            self.fs.rm_file(f"{self.root}/{INDEX_NAME}")
 
     def remove_stale(self, listed: set[str]) -> None:
         stale = [path for split in SPLITS for path in self.fs.glob(f"{self.root}/{split}-*.tar")
@@ -284,6 +291,10 @@ def write_shards(specs: list[SourceSpec], config: WriteConfig) -> dict:
         if spec.kind == "ingest":
             described["ingest"] = sources.ingest_params(spec.root)
         index["sources"].append(described)
+    if previous:
+        # The old index would describe tars this run overwrites: without it, a run cut short leaves a
+        # shard set that no reader takes (and a rerun writes it whole), never a mismatched one.
+        out.retract_index()
     total = sum(len(v) for v in planned.values())
     with progress(total=total, desc="shards", unit="sample") as bar, out.staging() as staging:
         for split in SPLITS:

@@ -127,3 +127,31 @@ def test_bad_input_is_a_one_line_user_error(tmp_path, ingest_dir, make_specs, co
         write_shards(make_specs(ingest_dir, tmp_path), WriteConfig(tmp_path / "out", **config))
     assert "\n" not in str(err.value)
 
+
+
+def test_a_rewrite_cut_short_leaves_no_index_over_mixed_shards(tmp_path, ingest_dir, monkeypatch):
+    import geopre.shards.write as write
+
+    spec = [SourceSpec("ingest", ingest_dir)]
+    out = tmp_path / "s"
+    write_shards(spec, WriteConfig(out, maxcount=3, seed=5))
+    real, written = write.write_tar, []
+
+    def crash_after_one(path, members):
+        if written:
+            raise KeyboardInterrupt  # Ctrl-C in the middle of the rewrite
+        written.append(path)
+        real(path, members)
+
+    monkeypatch.setattr(write, "write_tar", crash_after_one)
+    with pytest.raises(KeyboardInterrupt):
+        write_shards(spec, WriteConfig(out, maxcount=3, seed=6))  # other inputs: a rewrite
+    assert len(written) == 1 and not (out / "index.json").exists()
+    with pytest.raises(UserError, match="index.json"):
+        read_index(str(out))  # what a loader says: not a stale index over half-new tars
+    monkeypatch.setattr(write, "write_tar", real)
+    write_shards(spec, WriteConfig(out, maxcount=3, seed=6))
+    write_shards(spec, WriteConfig(tmp_path / "clean", maxcount=3, seed=6))
+    assert sorted(p.name for p in out.iterdir()) == sorted(p.name for p in (tmp_path / "clean").iterdir())
+    for path in (tmp_path / "clean").iterdir():
+        assert (out / path.name).read_bytes() == path.read_bytes(), path.name
