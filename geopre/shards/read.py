@@ -54,7 +54,7 @@ _WEBDATASET_SCHEMES = ("", "file", "pipe", "http", "https")  # the rest go throu
 WORKER_START_METHOD = "forkserver"
 WORKER_KINDS = ("process", "thread", "auto")
 # "auto" takes threads up to this many usable cores. Measured on 2 cores (bench/shards.py): threads
-# reach 0.81-0.89x of 2-process bare decoding, processes 0.64-0.73x (the training process's work of
+# reach 0.81-0.89x of 2-process bare decoding, processes 0.61-0.73x (the training process's work of
 # taking their batches in comes out of the decoding cores). With more cores, processes scale past
 # the threads' GIL-held part and leave the training thread's GIL free.
 THREADS_UP_TO_CORES = 4
