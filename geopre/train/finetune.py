@@ -224,8 +224,9 @@ def finetune(config: FinetuneConfig) -> dict:
             seen += batch["K"].shape[0] * runtime.world_size
             if step % config.log_every == 0 or step == 1:
                 samples_per_s = seen / (time.perf_counter() - started)
-                log.scalars(step, {"train/loss": float(loss.detach()), **{f"train/{k}": float(v) for k, v in parts.items()},
-                                   "train/lr": lr, "train/samples_per_s": samples_per_s})
+                losses = runtime.mean_across_ranks({"train/loss": float(loss.detach()),
+                                                    **{f"train/{k}": float(v) for k, v in parts.items()}})
+                log.scalars(step, {**losses, "train/lr": lr, "train/samples_per_s": samples_per_s})
             if config.checkpoint_every and step % config.checkpoint_every == 0:
                 save_checkpoint(epoch)
             if step >= max_steps:

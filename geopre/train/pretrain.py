@@ -197,10 +197,10 @@ def pretrain(config: PretrainConfig, echo=print) -> dict:
                     # Share of the wall time the loop waited for batches: ~0 when the loader keeps up.
                     data_wait = (waited - window[2]) / max(now - window[0], 1e-9)
                     window = (now, samples_seen, waited)
-                    loss_value = loss.item()
-                    runlog.scalars(step, {"loss": loss_value, "photometric": float(parts["photometric"]),
-                                          "smoothness": float(parts["smoothness"]), "samples_per_s": rate,
-                                          "data_wait": data_wait})
+                    losses = runtime.mean_across_ranks({"loss": loss.item(), "photometric": float(parts["photometric"]),
+                                                        "smoothness": float(parts["smoothness"])})
+                    loss_value = losses["loss"]
+                    runlog.scalars(step, {**losses, "samples_per_s": rate, "data_wait": data_wait})
                     if bar is not None:
                         bar.set_postfix(loss=f"{loss_value:.4f}", samples_s=f"{rate:.1f}", data_wait=f"{data_wait:.0%}")
                 if step % config.val_every == 0 or step == total_steps:

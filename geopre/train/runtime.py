@@ -112,6 +112,12 @@ class Runtime:
         torch.distributed.all_reduce(tensor)
         return tensor.tolist()
 
+    def mean_across_ranks(self, values: dict[str, float]) -> dict[str, float]:
+        """Each value averaged over all ranks (every rank must call this, with the same keys): what
+        the logs show under DDP, rather than rank 0's own batch."""
+        sums = self.sum_across_ranks(*values.values())
+        return {key: total / self.world_size for key, total in zip(values, sums)}
+
     def close(self) -> None:
         if self.distributed and torch.distributed.is_initialized():
             torch.distributed.destroy_process_group()

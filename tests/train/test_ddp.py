@@ -69,6 +69,18 @@ def test_two_ranks_of_batch_b_step_like_one_process_of_batch_2b(pretrain_shards)
     assert ddp_losses == pytest.approx(whole_losses, rel=0.1)
 
 
+def rank_means():
+    runtime = Runtime.create("cpu", amp=False)
+    means = runtime.mean_across_ranks({"loss": float(runtime.rank + 1), "smoothness": 10.0 * runtime.rank})
+    runtime.close()
+    return means
+
+
+def test_logged_losses_are_the_mean_over_ranks_not_rank_0s():
+    assert launch(rank_means, 2) == {"loss": 1.5, "smoothness": 5.0}
+    assert Runtime.create("cpu", amp=False).mean_across_ranks({"loss": 3.0}) == {"loss": 3.0}
+
+
 def one_thread_pretrain(config):
     torch.set_num_threads(1)  # two ranks share the test machine's cores
     return pretrain(config, echo=lambda _: None)

@@ -47,7 +47,7 @@ def test_time_spent_waiting_for_batches_is_logged(shards, tmp_path, monkeypatch)
     real = module.train_loader
 
     class Slow:
-        """The real loader, 0.3 s late with every batch."""
+        """The real loader, 0.5 s late with every batch."""
 
         def __init__(self, *args):
             self.loader = real(*args)
@@ -58,14 +58,16 @@ def test_time_spent_waiting_for_batches_is_logged(shards, tmp_path, monkeypatch)
 
         def __iter__(self):
             for batch in self.loader:
-                time.sleep(0.3)
+                time.sleep(0.5)
                 yield batch
 
     fast = pretrain(config(shards, tmp_path / "fast"), echo=lambda _: None)
     monkeypatch.setattr(module, "train_loader", Slow)
     slow = pretrain(config(shards, tmp_path / "slow"), echo=lambda _: None)
     waited = {name: s["data_wait_fraction"] * s["seconds"] for name, s in (("fast", fast), ("slow", slow))}
-    assert 4 * 0.3 <= waited["slow"] < 4 * 0.3 + 1 and waited["fast"] < waited["slow"] - 1
+    assert waited["slow"] >= 4 * 0.5 - 0.1  # every late batch counted (summary figures are rounded)...
+    assert 1.5 <= waited["slow"] - waited["fast"] <= 3.0  # ...and little else differs
+    assert waited["fast"] < 0.5 * fast["seconds"]  # the steps themselves are not waiting
     with (tmp_path / "slow" / "metrics.csv").open() as f:
         logged = [float(row["data_wait"]) for row in csv.DictReader(f)]
     assert len(logged) == 4 and all(0 < w < 1 for w in logged)
