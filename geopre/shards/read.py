@@ -391,9 +391,7 @@ def shard_seed(rank: int, worker: tuple[int, int] | None) -> int:
 def split_by_worker(urls: Iterable, worker: tuple[int, int] | None = None) -> Iterator:
     """Stage: every ``count``-th shard from this worker's ``index`` (see :func:`worker_of`)."""
     index, count = worker_of(worker)
-    for position, url in enumerate(urls):
-        if position % count == index:
-            yield url
+    yield from split_by_rank(urls, index, count)
 
 
 def split_by_rank(urls: Iterable, rank: int, world_size: int) -> Iterator:
