@@ -17,7 +17,7 @@ import numpy as np
 import torch
 from PIL import Image
 
-from geopre.data import kitti
+from geopre.data import camera, kitti
 from geopre.data.colour import jitter_colours
 from geopre.errors import UserError
 
@@ -130,9 +130,8 @@ class KittiDepthDataset(torch.utils.data.Dataset):
             images = {k: torch.flip(v, dims=[2]) for k, v in images.items()}
         augmented = colour_jitter(images, generator) if jitter else images
         calib = self.calibration(entry.folder)
-        K = calib.scaled_intrinsics(cfg.width, cfg.height, cam=kitti.SIDE_TO_CAMERA[entry.side])
-        if flip:
-            K[0, 2] = cfg.width - K[0, 2]  # the principal point mirrors with the image
+        full = calib.intrinsics(kitti.SIDE_TO_CAMERA[entry.side])
+        K = camera.to_matrix(camera.transform(camera.from_matrix(full), (0, 0, *calib.image_size), size, flip))
         # Stereo transform: the other camera sits on the right of a left image (and vice versa);
         # a flip swaps the two. monodepth2 trains with a unit baseline of 0.1 (so S-mode depth is in
         # units of baseline / 0.1; evaluation multiplies by baseline / 0.1 = 5.4 on KITTI).

@@ -23,7 +23,6 @@ from typing import Literal
 
 import numpy as np
 
-from geopre.data.camera import scale_intrinsics
 from geopre.data.images import read_uint16_png
 from geopre.errors import UserError
 
@@ -100,10 +99,6 @@ class CameraCalibration:
     def intrinsics(self, cam: int = 2) -> np.ndarray:
         """3x3 K of camera 2 or 3 at the rectified full resolution."""
         return self.projection(cam)[:, :3].copy()
-
-    def scaled_intrinsics(self, width: int, height: int, cam: int = 2) -> np.ndarray:
-        """3x3 K for images resized from ``image_size`` to ``(width, height)``."""
-        return scale_intrinsics(self.intrinsics(cam), self.image_size, (width, height))
 
     @property
     def stereo_baseline(self) -> float:

@@ -2,7 +2,7 @@
 
 The frames of a triplet must stay geometrically consistent (the pretraining task reconstructs the
 flow between them), so crop, scale and flip are drawn once per triplet; intrinsics follow the same
-transform so calibrated sources stay usable downstream.
+transform (:func:`geopre.data.camera.transform`) so calibrated sources stay usable downstream.
 
 Work is split where it is cheapest. The loader's CPU workers decode, bring frames of another size
 to the training size (cover + crop at a random place; nothing to do for frames already at the
@@ -21,6 +21,7 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
+from geopre.data import camera
 from geopre.data.colour import IDENTITY, jitter_colours
 
 IDENTITY_JITTER = IDENTITY  # brightness, contrast, saturation factors; hue shift
@@ -47,6 +48,9 @@ class CropBox:
     top: int
     width: int
     height: int
+
+    def __iter__(self):  # unpacks as (left, top, width, height), the box geopre.data.camera takes
+        return iter((self.left, self.top, self.width, self.height))
 
 
 IDENTITY_ZOOM = (1.0, 0.5, 0.5, 0.0)  # zoom factor, horizontal and vertical placement in [0, 1], flip
@@ -117,17 +121,6 @@ def apply_geometry(frames: list[np.ndarray], params: AugmentParams, size: tuple[
     return out
 
 
-def transform_intrinsics(intrinsics: torch.Tensor, box: CropBox, size: tuple[int, int], flip: bool) -> torch.Tensor:
-    """(fx, fy, cx, cy) of the source image -> the same for the cropped, resized (and flipped)
-    image; pixel centres at integer coordinates, as in KITTI's and Cityscapes' calibrations."""
-    sx, sy = size[0] / box.width, size[1] / box.height
-    fx, fy, cx, cy = intrinsics.unbind(-1)
-    cx = (cx - box.left + 0.5) * sx - 0.5
-    cy = (cy - box.top + 0.5) * sy - 0.5
-    cx = torch.where(torch.as_tensor(flip, device=cx.device), size[0] - 1 - cx, cx)
-    return torch.stack([fx * sx, fy * sy, cx, cy], -1)
-
-
 def zoom_box(zoom: torch.Tensor, size: tuple[int, int]) -> tuple[torch.Tensor, ...]:
     """(left, top, width, height) in pixels of the box each (zoom, u, v, flip) row crops from a
     frame of ``size``: the frame shrunk by the zoom factor, placed at (u, v) in the free space."""
@@ -171,9 +164,8 @@ def prepare_batch(batch: dict, device: torch.device | str = "cpu") -> dict:
             images = images.clone()
             images[changed] = zoom_and_flip(images[changed], zoom[changed])
             height, width = images.shape[-2:]
-            left, top, box_w, box_h = zoom_box(zoom, (width, height))
-            box = CropBox(left, top, box_w, box_h)
-            new = transform_intrinsics(intrinsics.double(), box, (width, height), zoom[:, 3] > 0.5).to(intrinsics)
+            box = zoom_box(zoom, (width, height))
+            new = camera.transform(intrinsics.double(), box, (width, height), zoom[:, 3] > 0.5).to(intrinsics)
             intrinsics = torch.where(moved[:, None], new, intrinsics)
     images_aug = jitter_colours(images, batch["jitter"])
     return {**batch, "images": images, "images_aug": images_aug, "intrinsics": intrinsics}

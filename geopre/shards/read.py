@@ -36,9 +36,9 @@ import torch
 import webdataset as wds
 from webdataset.tariterators import base_plus_ext, group_by_keys
 
+from geopre.data import camera
 from geopre.errors import UserError
-from geopre.shards.augment import (AugmentConfig, CropBox, apply_geometry, centre_params, draw_params,
-                                   transform_intrinsics)
+from geopre.shards.augment import AugmentConfig, apply_geometry, centre_params, draw_params
 from geopre.shards.augment import prepare_batch  # noqa: F401 - part of the loader's API
 from geopre.shards import storage
 from geopre.shards.images import decode_image, image_size
@@ -217,8 +217,8 @@ def read_triplet(sample: dict) -> dict:
     if k is None:
         intrinsics = _UNCALIBRATED  # shared, never written: collate stacks copies
     else:  # stored for the calibrated size; rescale in case frames were resized after calibration
-        sx, sy = width / k["width"], height / k["height"]
-        intrinsics = torch.tensor([k["fx"] * sx, k["fy"] * sy, (k["cx"] + 0.5) * sx - 0.5, (k["cy"] + 0.5) * sy - 0.5])
+        stored = torch.tensor([k["fx"], k["fy"], k["cx"], k["cy"]], dtype=torch.float64)
+        intrinsics = camera.resize(stored, (k["width"], k["height"]), (width, height)).float()
     return {"key": sample["__key__"], "data": data, "frame_size": (width, height), "intrinsics": intrinsics,
             "meta": meta}
 
@@ -340,7 +340,7 @@ def collate(samples: list[dict], images: torch.Tensor, size: tuple[int, int]) ->
     params = [s["params"] for s in samples]
     boxes = torch.tensor([[p.box.left, p.box.top, p.box.width, p.box.height] for p in params], dtype=torch.float64)
     source = torch.stack([s["intrinsics"] for s in samples])
-    intrinsics = transform_intrinsics(source.double(), CropBox(*boxes.unbind(1)), size, False).to(source.dtype)
+    intrinsics = camera.transform(source.double(), boxes.unbind(1), size).to(source.dtype)
     return {
         "images": images,
         "jitter": torch.tensor([p.jitter for p in params]),

@@ -21,7 +21,7 @@ from typing import Iterator
 
 import numpy as np
 
-from geopre.data import kitti
+from geopre.data import cityscapes, kitti
 from geopre.data.camera import Intrinsics
 from geopre.errors import UserError
 
@@ -151,9 +151,7 @@ def ingest_params(root: Path) -> dict:
 
 def kitti_intrinsics(calibration: kitti.CameraCalibration, camera: int) -> Intrinsics:
     """The rectified intrinsics of colour camera 2 or 3 at the calibration's image size."""
-    k = calibration.intrinsics(camera)
-    width, height = calibration.image_size
-    return Intrinsics(float(k[0, 0]), float(k[1, 1]), float(k[0, 2]), float(k[1, 2]), int(width), int(height))
+    return Intrinsics.from_matrix(calibration.intrinsics(camera), calibration.image_size)
 
 
 def _kitti_times(timestamps: Path) -> list[float] | None:
@@ -228,11 +226,9 @@ def _city_intrinsics(root: Path, split: str, city: str, names: list[str]) -> Int
     for name in names:
         path = root / "camera" / split / city / name.replace("_leftImg8bit.png", "_camera.json")
         if path.exists():
-            intrinsic = json.loads(path.read_text())["intrinsic"]
             with Image.open(root / "leftImg8bit_sequence" / split / city / name) as image:
-                width, height = image.size
-            return Intrinsics(float(intrinsic["fx"]), float(intrinsic["fy"]), float(intrinsic["u0"]),
-                              float(intrinsic["v0"]), width, height)
+                size = image.size
+            return Intrinsics.from_matrix(cityscapes.read_camera(path).intrinsics, size)
     return None
 
 

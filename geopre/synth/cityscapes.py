@@ -35,9 +35,7 @@ CITIES = {"train": ("aachen", "bochum", "bremen"), "val": ("frankfurt",), "test"
 
 def city_intrinsics(width: int, height: int) -> world.Intrinsics:
     """Cityscapes' camera (fx 2262.52, u0 1096.98, v0 513.137 at 2048x1024) scaled to the size."""
-    sx, sy = width / 2048.0, height / 1024.0
-    return world.Intrinsics(2262.52 * sx, 2265.30 * sy, (1096.98 + 0.5) * sx - 0.5, (513.137 + 0.5) * sy - 0.5,
-                            width, height)
+    return world.Intrinsics(2262.52, 2265.30, 1096.98, 513.137, 2048, 1024).scaled(width, height)
 
 
 def bonnet_mask(width: int, height: int) -> np.ndarray:

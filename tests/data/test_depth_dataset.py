@@ -53,3 +53,16 @@ def test_fraction_picks_a_deterministic_subset():
 def test_bad_mode_is_a_user_error():
     with pytest.raises(UserError, match="--mode"):
         frame_ids_for("X")
+
+
+def test_flip_mirrors_the_principal_point_about_the_pixel_centres(synth_kitti_root):
+    # Pixel x of a W-wide image lands on W - 1 - x when flipped (centres at integer coordinates,
+    # as geopre.model.geometry backprojects them), so cx must land there too.
+    ds = KittiDepthDataset(config(synth_kitti_root, mode="S", train=True))
+    plain = KittiDepthDataset(config(synth_kitti_root, mode="S", train=False))
+    flipped = [i for i in range(len(ds)) if ds[i]["stereo_tx"] != plain[i]["stereo_tx"]]
+    assert flipped
+    for i in flipped:
+        k, k_plain = ds[i]["K"], plain[i]["K"]
+        assert k[0, 2].item() == pytest.approx(104 - 1 - k_plain[0, 2].item(), abs=1e-4)
+        assert torch.equal(k[1], k_plain[1]) and k[0, 0] == k_plain[0, 0]

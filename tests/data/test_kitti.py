@@ -86,16 +86,14 @@ def test_calib_file_keeps_dates_as_text_and_numbers_as_arrays(tmp_path):
     assert calib["P_rect_02"].shape == (12,)
 
 
-def test_real_kitti_calibration_gives_baseline_and_scaled_intrinsics(tmp_path):
+def test_real_kitti_calibration_gives_baseline_and_intrinsics(tmp_path):
     write_calibration(tmp_path, REAL_P_RECT_02, REAL_P_RECT_03, rect_size=(1242, 375))
     calibration = read_camera_calibration(tmp_path / "calib_cam_to_cam.txt")
     assert calibration.image_size == (1242, 375)
     assert calibration.stereo_baseline == pytest.approx((44.85728 + 339.5242) / 721.5377)  # 0.533 m
     assert calibration.intrinsics(3)[0, 2] == pytest.approx(609.5593)
-    scaled = calibration.scaled_intrinsics(640, 192)
-    assert scaled[0, 0] == pytest.approx(721.5377 * 640 / 1242)
-    assert scaled[1, 2] == pytest.approx(172.854 * 192 / 375)
-    assert scaled[2].tolist() == [0, 0, 1]
+    assert calibration.intrinsics(2) == pytest.approx(np.array([[721.5377, 0, 609.5593], [0, 721.5377, 172.854],
+                                                                [0, 0, 1]]))
 
 
 def test_velo_to_cam_is_rigid_4x4(tmp_path):
