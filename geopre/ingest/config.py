@@ -38,7 +38,9 @@ class DownloadConfig:
     retries: int = 3
     rate_limit: str | None = None  # e.g. "2M" bytes/s, parsed by yt-dlp
     cookies: Path | None = None
-    socket_timeout: float = 30.0
+    socket_timeout: float = 30.0  # seconds without a byte before a request counts as failed (and is retried)
+    backoff: float = 1.0  # seconds before the first retry; doubles for each further retry
+    max_backoff: float = 30.0  # no single wait is longer than this
 
 
 @dataclass(frozen=True)
@@ -81,6 +83,8 @@ def validate(config: IngestConfig) -> IngestConfig:
         (config.max_videos is not None and config.max_videos < 1, f"--max-videos must be at least 1 (got {config.max_videos})"),
         (dl.max_height < 1, f"--max-height must be positive (got {dl.max_height})"),
         (dl.retries < 0, f"--retries must be >= 0 (got {dl.retries})"),
+        (not dl.socket_timeout > 0, f"--socket-timeout must be positive (got {dl.socket_timeout})"),
+        (not 0 <= dl.backoff <= dl.max_backoff, f"--retry-backoff must be 0..{dl.max_backoff} s (got {dl.backoff})"),
         (dl.cookies is not None and not Path(dl.cookies).is_file(), f"--cookies file {dl.cookies} does not exist"),
     ]
     for failed, message in problems:

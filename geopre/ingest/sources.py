@@ -58,16 +58,20 @@ def url_key(url: str, extractor: str | None = None, extractor_id: str | None = N
     """The key of a video URL, found offline (no request): see the module docstring."""
     if extractor and extractor_id and extractor not in GENERIC_EXTRACTORS:
         return f"{extractor}:{extractor_id}"
-    for ie in _site_extractors():
-        if ie.suitable(url):
-            try:
-                found = ie.get_temp_id(url)
-            except Exception:  # an extractor's URL regex without an id group: fall back to the URL
-                found = None
-            if found:
-                return f"{ie.ie_key()}:{found}"
-            break
+    ie = site_extractor(url)
+    if ie is not None:
+        try:
+            found = ie.get_temp_id(url)
+        except Exception:  # an extractor's URL regex without an id group: fall back to the URL
+            found = None
+        if found:
+            return f"{ie.ie_key()}:{found}"
     return url.strip()
+
+
+def site_extractor(url: str):
+    """The yt-dlp extractor class made for this URL's site, or None (the generic extractor's)."""
+    return next((ie for ie in _site_extractors() if ie.suitable(url)), None)
 
 
 def source_key(source: Source) -> str:
