@@ -90,9 +90,19 @@ def validate(config: IngestConfig) -> IngestConfig:
     for failed, message in problems:
         if failed:
             raise UserError(message)
+    if dl.cookies is not None and _starts_with_bom(Path(dl.cookies)):
+        # yt-dlp then rejects the file for every video ("does not look like a Netscape format cookies file").
+        raise UserError(f"--cookies file {dl.cookies} starts with a byte-order mark (as Notepad saves it), "
+                        "which yt-dlp cannot read: save it as UTF-8 without BOM")
     if dl.rate_limit is not None:
         from yt_dlp.utils import parse_bytes
 
         if parse_bytes(dl.rate_limit) is None:
             raise UserError(f"--rate-limit {dl.rate_limit!r} is not a rate like 500K or 2M (bytes per second)")
     return config
+
+
+def _starts_with_bom(path: Path) -> bool:
+    with open(path, "rb") as f:
+        head = f.read(3)
+    return head == b"\xef\xbb\xbf" or head[:2] in (b"\xff\xfe", b"\xfe\xff")

@@ -36,6 +36,14 @@ def test_bad_options_are_one_line_errors(clips, tmp_path, args, message):
     assert "Traceback" not in result.stderr  # click adds its usage lines above the one-line error
 
 
+def test_cookies_file_with_byte_order_mark_is_one_line_error(clips, tmp_path):
+    cookies = tmp_path / "cookies.txt"
+    cookies.write_bytes(b"\xef\xbb\xbf# Netscape HTTP Cookie File\r\n.example.com\tTRUE\t/\tFALSE\t0\tsid\tabc\r\n")
+    result = geopre("ingest", str(clips["scroll"]), "--out", str(tmp_path / "o"), "--cookies", str(cookies))
+    assert result.returncode == 2 and "starts with a byte-order mark" in result.stderr
+    assert "Traceback" not in result.stderr and not (tmp_path / "o").exists()
+
+
 def test_missing_ffmpeg_is_one_clear_error(clips, tmp_path):
     env = dict(os.environ, PATH=str(tmp_path))  # python is called by its full path
     result = geopre("ingest", str(clips["scroll"]), "--out", str(tmp_path / "o"), env=env)
