@@ -150,10 +150,11 @@ def _read_parquet_urls(path: Path) -> list:
         return table.column("url").to_pylist()
     try:
         import pandas as pd
+
+        frame = pd.read_parquet(path)  # pandas alone cannot: it needs pyarrow or fastparquet as engine
     except ImportError:
-        raise UserError(f"reading {path} needs pyarrow (pip install pyarrow) or pandas; "
+        raise UserError(f"reading {path} needs pyarrow (pip install pyarrow); "
                         "or give the URLs as a CSV with a 'url' column") from None
-    frame = pd.read_parquet(path)
     if "url" not in frame.columns:
         raise UserError(f"{path} has no 'url' column (columns: {', '.join(map(str, frame.columns))})")
     return frame["url"].tolist()
