@@ -45,7 +45,12 @@ from geopre.cliutil import IMAGE_SIZE
 @click.option("--max-height", default=1080, show_default=True, type=int,
               help="Download the best video-only format up to this height.")
 @click.option("--retries", default=3, show_default=True, type=int,
-              help="yt-dlp retries per request, with exponential back-off.")
+              help="Retries per request after a server error (5xx), a timeout or a dropped connection; "
+                   "a broken download resumes where it stopped.")
+@click.option("--retry-backoff", default=1.0, show_default=True, type=float, metavar="SECONDS",
+              help="Wait before the first retry; doubles for each further one, at most 30 s.")
+@click.option("--socket-timeout", default=30.0, show_default=True, type=float, metavar="SECONDS",
+              help="A request that receives nothing for this long fails (and is retried).")
 @click.option("--rate-limit", help="Download rate limit in bytes/s, e.g. 500K or 2M.")
 @click.option("--cookies", type=click.Path(dir_okay=False, path_type=Path),
               help="Netscape cookies file passed to yt-dlp (for sites that need a login).")
@@ -55,8 +60,8 @@ from geopre.cliutil import IMAGE_SIZE
 @click.option("--strict", is_flag=True, help="Exit non-zero if any video failed (default: only if all failed).")
 @click.pass_context
 def ingest(ctx, sources, out, batch_files, fps, size, crop, start, end, min_flow, max_gap, flow_scale, image_format,
-           jpeg_quality, workers, distributor, ray_address, max_videos, max_height, retries, rate_limit, cookies,
-           retry_failed, keep_downloads, strict):
+           jpeg_quality, workers, distributor, ray_address, max_videos, max_height, retries, retry_backoff,
+           socket_timeout, rate_limit, cookies, retry_failed, keep_downloads, strict):
     """Turn driving videos into moving 10 Hz frames and triplets for pretraining.
 
     SOURCE is a URL yt-dlp understands (a video, playlist, channel or page with videos), a local
@@ -75,12 +80,15 @@ def ingest(ctx, sources, out, batch_files, fps, size, crop, start, end, min_flow
         out=out,
         subsample=SubsampleConfig(fps=fps, size=size, crop=crop, start=start, end=end),
         filter=FilterConfig(min_flow=min_flow, max_gap=max_gap, flow_scale=flow_scale),
-        download=DownloadConfig(max_height=max_height, retries=retries, rate_limit=rate_limit, cookies=cookies),
+        download=DownloadConfig(max_height=max_height, retries=retries, backoff=retry_backoff,
+                                socket_timeout=socket_timeout, rate_limit=rate_limit, cookies=cookies),
         image_format=image_format, jpeg_quality=jpeg_quality, workers=workers, distributor=distributor,
         ray_address=ray_address, max_videos=max_videos,
         retry_failed=retry_failed, keep_downloads=keep_downloads))
     stats = pipeline.run_ingest(expand_sources(sources, batch_files), config)
     click.echo(pipeline.summary_table(stats))
     click.echo(f"manifests in {out / 'manifests'}, stats in {out / 'ingest_stats.json'}")
+    for line in pipeline.failure_lines(stats, out):
+        click.echo(line, err=True)
     if pipeline.all_failed(stats) or (strict and stats["videos"]["failed"]):
         ctx.exit(1)

@@ -38,7 +38,9 @@ class DownloadConfig:
     retries: int = 3
     rate_limit: str | None = None  # e.g. "2M" bytes/s, parsed by yt-dlp
     cookies: Path | None = None
-    socket_timeout: float = 30.0
+    socket_timeout: float = 30.0  # seconds without a byte before a request counts as failed (and is retried)
+    backoff: float = 1.0  # seconds before the first retry; doubles for each further retry
+    max_backoff: float = 30.0  # no single wait is longer than this
 
 
 @dataclass(frozen=True)
@@ -81,14 +83,26 @@ def validate(config: IngestConfig) -> IngestConfig:
         (config.max_videos is not None and config.max_videos < 1, f"--max-videos must be at least 1 (got {config.max_videos})"),
         (dl.max_height < 1, f"--max-height must be positive (got {dl.max_height})"),
         (dl.retries < 0, f"--retries must be >= 0 (got {dl.retries})"),
+        (not dl.socket_timeout > 0, f"--socket-timeout must be positive (got {dl.socket_timeout})"),
+        (not 0 <= dl.backoff <= dl.max_backoff, f"--retry-backoff must be 0..{dl.max_backoff} s (got {dl.backoff})"),
         (dl.cookies is not None and not Path(dl.cookies).is_file(), f"--cookies file {dl.cookies} does not exist"),
     ]
     for failed, message in problems:
         if failed:
             raise UserError(message)
+    if dl.cookies is not None and _starts_with_bom(Path(dl.cookies)):
+        # yt-dlp then rejects the file for every video ("does not look like a Netscape format cookies file").
+        raise UserError(f"--cookies file {dl.cookies} starts with a byte-order mark (as Notepad saves it), "
+                        "which yt-dlp cannot read: save it as UTF-8 without BOM")
     if dl.rate_limit is not None:
         from yt_dlp.utils import parse_bytes
 
         if parse_bytes(dl.rate_limit) is None:
             raise UserError(f"--rate-limit {dl.rate_limit!r} is not a rate like 500K or 2M (bytes per second)")
     return config
+
+
+def _starts_with_bom(path: Path) -> bool:
+    with open(path, "rb") as f:
+        head = f.read(3)
+    return head == b"\xef\xbb\xbf" or head[:2] in (b"\xff\xfe", b"\xfe\xff")

@@ -14,12 +14,13 @@ each one raises :class:`DownloadFailed` with yt-dlp's own message.
 from __future__ import annotations
 
 import re
+import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable, Iterator
 
 from geopre.ingest.config import DownloadConfig
-from geopre.ingest.sources import GENERIC_EXTRACTORS, Source, source_key, url_key, video_id
+from geopre.ingest.sources import GENERIC_EXTRACTORS, Source, site_extractor, source_key, url_key, video_id
 
 _ANSI = re.compile(r"\x1b\[[0-9;]*m")
 
@@ -67,11 +68,16 @@ def one_line_reason(err: BaseException) -> str:
     return text if len(text) <= 300 else text[:297] + "..."
 
 
+def backoff_seconds(retry: int, config: DownloadConfig) -> float:
+    """How long to wait before retry number ``retry`` (0 = the first): exponential, capped."""
+    return min(config.max_backoff, config.backoff * 2.0 ** min(retry, 64))
+
+
 def _params(config: DownloadConfig, outtmpl: str | None, logger: _CollectingLogger) -> dict:
     from yt_dlp.utils import parse_bytes
 
-    def backoff(attempt: int) -> float:
-        return min(30.0, 2.0 ** attempt)
+    def sleep(n: int) -> float:  # yt-dlp calls its retry_sleep_functions with the keyword n=
+        return backoff_seconds(n, config)
 
     params = {
         "logger": logger,
@@ -86,7 +92,7 @@ def _params(config: DownloadConfig, outtmpl: str | None, logger: _CollectingLogg
         "fragment_retries": config.retries,
         "extractor_retries": config.retries,
         "file_access_retries": config.retries,
-        "retry_sleep_functions": {"http": backoff, "fragment": backoff, "extractor": backoff},
+        "retry_sleep_functions": {"http": sleep, "fragment": sleep, "extractor": sleep, "file_access": sleep},
         "socket_timeout": config.socket_timeout,
         "continuedl": True,
         "overwrites": False,
@@ -129,7 +135,7 @@ def resolve(source: Source, config: DownloadConfig, is_known: Callable[[str], bo
     params = _params(config, None, logger) | {"extract_flat": "in_playlist"}
     try:
         with yt_dlp.YoutubeDL(params) as ydl:
-            info = ydl.extract_info(source.url, download=False, process=False)
+            info = _list_with_retries(ydl, source.url, config)
             if info.get("_type") in ("playlist", "multi_video"):
                 for entry in info.get("entries") or []:
                     if entry:
@@ -139,6 +145,39 @@ def resolve(source: Source, config: DownloadConfig, is_known: Callable[[str], bo
         raise DownloadFailed(one_line_reason(err)) from None
     # One video: key it by the URL the user gave, so a rerun can skip it without a request.
     yield Video(video_id(key), key, source.url, source=source.url, info=info)
+
+
+def is_transient(err: BaseException) -> bool:
+    """Whether ``err`` (or what caused it) is one a later attempt may not meet: a server error (5xx),
+    a timeout or a connection that broke; not a 404, an unsupported page or a bad certificate."""
+    from yt_dlp.networking.exceptions import CertificateVerifyError, HTTPError, TransportError
+
+    seen: set[int] = set()
+    while err is not None and id(err) not in seen:
+        seen.add(id(err))
+        if isinstance(err, HTTPError):
+            return 500 <= err.status < 600
+        if isinstance(err, TransportError):
+            return not isinstance(err, CertificateVerifyError)
+        exc_info = getattr(err, "exc_info", None)
+        err = getattr(err, "cause", None) or (exc_info[1] if exc_info else None) or err.__cause__ or err.__context__
+    return False
+
+
+def _list_with_retries(ydl, url: str, config: DownloadConfig) -> dict:
+    """yt-dlp's listing request, retried on transient errors like its downloads. Site extractors
+    (YouTube...) retry their own requests (``extractor_retries``); the generic one (direct links,
+    pages with <video>) tries once, so one 503 or timeout would fail the video for good."""
+    retries = 0 if site_extractor(url) else config.retries
+    retry = 0
+    while True:
+        try:
+            return ydl.extract_info(url, download=False, process=False)
+        except Exception as err:
+            if retry >= retries or not is_transient(err):
+                raise
+        time.sleep(backoff_seconds(retry, config))
+        retry += 1
 
 
 def download(video: Video, folder: Path, config: DownloadConfig) -> tuple[Path, dict]:

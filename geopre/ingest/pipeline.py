@@ -166,13 +166,17 @@ def ingest_one(video: Video, config: IngestConfig) -> VideoResult:
 
 
 def failed(video: Video, err: Exception, stage: str) -> VideoResult:
-    """``video`` failed with ``err`` in ``stage``: a download error is yt-dlp's one-line reason; anything
-    else is a bug, which must not sink the other videos and is reported, not hidden."""
+    """``video`` failed with ``err`` in ``stage`` (see :func:`failure_reason`)."""
+    return VideoResult(video.video_id, video.url, "failed", failure_reason(err, stage, video.url))
+
+
+def failure_reason(err: Exception, stage: str, url: str) -> str:
+    """A download error is yt-dlp's one-line reason; anything else is a bug, which must not sink the
+    other videos and is reported, not hidden."""
     if isinstance(err, DownloadFailed):
-        return VideoResult(video.video_id, video.url, "failed", str(err))
-    log.debug("unexpected error on %s", video.url, exc_info=err)
-    return VideoResult(video.video_id, video.url, "failed",
-                       f"unexpected {type(err).__name__} in {stage}: {one_line_reason(err)}")
+        return str(err)
+    log.debug("unexpected error on %s", url, exc_info=err)
+    return f"unexpected {type(err).__name__} in {stage}: {one_line_reason(err)}"
 
 
 def _skipped(out: Path, video: Video) -> VideoResult:
@@ -219,10 +223,11 @@ def plan(sources: list[Source], config: IngestConfig) -> tuple[list[Video], list
                     todo.append(video)
                 if limit is not None and len(seen) >= limit:
                     break
-        except DownloadFailed as err:
+        except Exception as err:  # a source that cannot be listed is one failure; the others go on
+            reason = failure_reason(err, "listing", source.url)
             seen.add(source_vid)
-            layout.record_failure(out, source_vid, source.url, source.local, str(err))
-            known.append(VideoResult(source_vid, source.url, "failed", str(err)))
+            layout.record_failure(out, source_vid, source.url, source.local, reason)
+            known.append(VideoResult(source_vid, source.url, "failed", reason))
             continue
         if listing_failed and source_vid not in {v.video_id for v in todo}:
             layout.failure_path(out, source_vid).unlink(missing_ok=True)  # the page lists fine now
@@ -337,8 +342,9 @@ def all_failed(stats: dict) -> bool:
     return stats["videos"]["failed"] > 0 and stats["videos"]["ok"] + stats["videos"]["skipped"] == 0
 
 
-def summary_table(stats: dict, max_failures: int = 20) -> str:
-    """The final report: one row per outcome, then each failure on one line."""
+def summary_table(stats: dict) -> str:
+    """The final report, one row per outcome (for stdout; the failures go to stderr, see
+    :func:`failure_lines`)."""
     v, f = stats["videos"], stats["frames"]
     kept_share = f"{100 * f['kept'] / f['decoded']:.0f}%" if f["decoded"] else "-"
     rows = [("videos ingested", v["ok"]), ("videos skipped (done earlier)", v["skipped"]),
@@ -346,9 +352,17 @@ def summary_table(stats: dict, max_failures: int = 20) -> str:
             ("frames kept (moving)", f"{f['kept']} ({kept_share})"), ("triplets", stats["triplets"]),
             ("seconds", stats["seconds"])]
     width = max(len(name) for name, _ in rows)
-    lines = [f"{name:<{width}}  {value}" for name, value in rows]
-    for failure in stats["failed"][:max_failures]:
-        lines.append(f"failed: {failure['url']}: {failure['reason']}")
-    if len(stats["failed"]) > max_failures:
-        lines.append(f"... and {len(stats['failed']) - max_failures} more failures in ingest_stats.json")
-    return "\n".join(lines)
+    return "\n".join(f"{name:<{width}}  {value}" for name, value in rows)
+
+
+def failure_lines(stats: dict, out: Path, max_failures: int = 20) -> list[str]:
+    """Each failure on one line (the first ``max_failures``), then where all the reasons are."""
+    failures = stats["failed"]
+    lines = [f"failed: {failure['url']}: {failure['reason']}" for failure in failures[:max_failures]]
+    if len(failures) > max_failures:
+        lines.append(f"... and {len(failures) - max_failures} more failures")
+    if failures:
+        lines.append(f"{len(failures)} of {stats['videos']['total']} videos failed: reasons in "
+                     f"{Path(out) / 'ingest_stats.json'} and {Path(out) / 'failures'}/; "
+                     "`geopre ingest --retry-failed --out OUT` retries them")
+    return lines

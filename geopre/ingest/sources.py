@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import csv
 import hashlib
+import io
 import re
 from dataclasses import dataclass
 from functools import lru_cache
@@ -58,29 +59,53 @@ def url_key(url: str, extractor: str | None = None, extractor_id: str | None = N
     """The key of a video URL, found offline (no request): see the module docstring."""
     if extractor and extractor_id and extractor not in GENERIC_EXTRACTORS:
         return f"{extractor}:{extractor_id}"
-    for ie in _site_extractors():
-        if ie.suitable(url):
-            try:
-                found = ie.get_temp_id(url)
-            except Exception:  # an extractor's URL regex without an id group: fall back to the URL
-                found = None
-            if found:
-                return f"{ie.ie_key()}:{found}"
-            break
+    ie = site_extractor(url)
+    if ie is not None:
+        try:
+            found = ie.get_temp_id(url)
+        except Exception:  # an extractor's URL regex without an id group: fall back to the URL
+            found = None
+        if found:
+            return f"{ie.ie_key()}:{found}"
     return url.strip()
+
+
+def site_extractor(url: str):
+    """The yt-dlp extractor class made for this URL's site, or None (the generic extractor's)."""
+    return next((ie for ie in _site_extractors() if ie.suitable(url)), None)
 
 
 def source_key(source: Source) -> str:
     return f"file:{source.url}" if source.local else url_key(source.url)
 
 
+def read_text(path: Path, what: str) -> str:
+    """A text input of ingest, as Windows tools save it too: UTF-8 with or without the byte-order
+    mark Excel and Notepad put first, or UTF-16 with its mark (Excel's "Unicode text"); any line
+    ending. ``what`` names the file in the one-line error."""
+    try:
+        data = Path(path).read_bytes()
+    except OSError as err:
+        raise UserError(f"cannot read {what} {path}: {err.strerror or err}") from err
+    encoding = "utf-16" if data[:2] in (b"\xff\xfe", b"\xfe\xff") else "utf-8-sig"
+    try:
+        return data.decode(encoding)
+    except UnicodeDecodeError as err:
+        raise UserError(f"cannot read {what} {path}: not {encoding.upper()} text ({err.reason} at byte "
+                        f"{err.start}); save it as UTF-8") from err
+
+
 def read_batch_file(path: Path) -> list[str]:
     """Lines of a batch file, without blank lines and ``#`` comments."""
-    try:
-        lines = Path(path).read_text(encoding="utf-8").splitlines()
-    except (OSError, UnicodeDecodeError) as err:
-        raise UserError(f"cannot read batch file {path}: {getattr(err, 'strerror', None) or err}") from err
-    return [line.strip() for line in lines if line.strip() and not line.strip().startswith("#")]
+    lines = [line.strip() for line in read_text(path, "batch file").splitlines()]
+    return [_unquote(line) for line in lines if line and not line.startswith("#")]
+
+
+def _unquote(line: str) -> str:
+    """Excel's text export quotes a cell that holds a comma or a quote, doubling the quotes inside."""
+    if len(line) >= 2 and line[0] == line[-1] == '"':
+        return line[1:-1].replace('""', '"').strip()
+    return line
 
 
 def read_url_table(path: Path) -> list[str]:
@@ -89,16 +114,28 @@ def read_url_table(path: Path) -> list[str]:
     if path.suffix.lower() == ".parquet":
         values = _read_parquet_urls(path)
     else:
-        try:
-            with path.open(newline="", encoding="utf-8") as f:
-                reader = csv.DictReader(f)
-                columns = reader.fieldnames or []
-                if "url" not in columns:
-                    raise UserError(f"{path} has no 'url' column (columns: {', '.join(columns) or 'none'})")
-                values = [row["url"] for row in reader]
-        except (OSError, UnicodeDecodeError, csv.Error) as err:
-            raise UserError(f"cannot read {path} as CSV: {getattr(err, 'strerror', None) or err}") from err
+        values = _read_csv_urls(path)
     return [str(v).strip() for v in values if v is not None and str(v).strip() and str(v).strip() != "nan"]
+
+
+def _read_csv_urls(path: Path) -> list:
+    """The ``url`` column (any case, quoted or not) of a CSV separated by commas, or by the semicolons
+    or tabs that Excel writes where the comma is the decimal point."""
+    text = read_text(path, "CSV")
+
+    def rows(delimiter: str):
+        return csv.reader(io.StringIO(text, newline=""), delimiter=delimiter)
+
+    try:
+        for delimiter in (",", ";", "\t"):
+            names = [name.strip().lower() for name in next(rows(delimiter), [])]
+            if "url" in names:
+                column = names.index("url")
+                return [row[column] for row in list(rows(delimiter))[1:] if len(row) > column]
+        columns = next(rows(","), [])
+    except csv.Error as err:
+        raise UserError(f"cannot read {path} as CSV: {err}") from err
+    raise UserError(f"{path} has no 'url' column (columns: {', '.join(columns) or 'none'})")
 
 
 def _read_parquet_urls(path: Path) -> list:
@@ -113,10 +150,11 @@ def _read_parquet_urls(path: Path) -> list:
         return table.column("url").to_pylist()
     try:
         import pandas as pd
+
+        frame = pd.read_parquet(path)  # pandas alone cannot: it needs pyarrow or fastparquet as engine
     except ImportError:
-        raise UserError(f"reading {path} needs pyarrow (pip install pyarrow) or pandas; "
+        raise UserError(f"reading {path} needs pyarrow (pip install pyarrow); "
                         "or give the URLs as a CSV with a 'url' column") from None
-    frame = pd.read_parquet(path)
     if "url" not in frame.columns:
         raise UserError(f"{path} has no 'url' column (columns: {', '.join(map(str, frame.columns))})")
     return frame["url"].tolist()

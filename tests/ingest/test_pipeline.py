@@ -34,7 +34,7 @@ def test_served_playlist_and_failures(web, tmp_path):
     assert "truncated" in reasons["cut.mp4"]
     assert "Unsupported URL" in reasons["empty.html"]
     assert all("\n" not in r for r in reasons.values())
-    assert "failed: " in summary_table(stats)
+    assert "videos failed                  4" in summary_table(stats)
 
     # The same media URL gives the same id however it was found (page entry or direct link).
     assert sorted(stats["ok"]) == sorted(video_id(url_key(u)) for u in media)

@@ -49,3 +49,28 @@ def test_keys_are_stable_and_ids_are_safe_names():
     assert video_id(url_key("http://a.example/clip.mp4")) != video_id(url_key("http://b.example/clip.mp4"))
     assert re.fullmatch(r"[0-9a-f]{16}", video_id("../../etc/passwd; rm -rf"))
     assert Source("x") == Source("x", local=False)
+
+
+EXCEL = b"\xef\xbb\xbf"  # the UTF-8 byte-order mark Excel and Notepad write first
+
+
+def test_batch_file_and_csv_saved_by_excel_on_windows(tmp_path):
+    # UTF-8 with BOM and CRLF line endings, a quoted header and a quoted cell holding a comma.
+    (tmp_path / "list.txt").write_bytes(EXCEL + b"https://example.com/1.mp4\r\n# note\r\n\r\n"
+                                        b"\"https://example.com/a,b.mp4\"\r\n")
+    (tmp_path / "table.csv").write_bytes(EXCEL + b"\"URL\",title\r\nhttps://example.com/2.mp4,\"Drive, day 1\"\r\n"
+                                         b"\"https://example.com/3.mp4\",\"say \"\"hi\"\"\"\r\n")
+    # Excel where the comma is the decimal point separates with semicolons.
+    (tmp_path / "semicolons.csv").write_bytes(EXCEL + b"title;url\r\nDrive;https://example.com/4.mp4\r\n")
+    sources = expand_sources([str(tmp_path / "table.csv"), str(tmp_path / "semicolons.csv")], [tmp_path / "list.txt"])
+    assert [s.url for s in sources] == ["https://example.com/1.mp4", "https://example.com/a,b.mp4",
+                                        "https://example.com/2.mp4", "https://example.com/3.mp4",
+                                        "https://example.com/4.mp4"]
+
+
+def test_utf16_batch_file_and_unreadable_encoding(tmp_path):
+    (tmp_path / "unicode.txt").write_bytes("https://example.com/1.mp4\r\n".encode("utf-16"))  # Excel's "Unicode text"
+    assert [s.url for s in expand_sources([str(tmp_path / "unicode.txt")])] == ["https://example.com/1.mp4"]
+    (tmp_path / "latin1.csv").write_bytes("url,title\nhttps://example.com/1.mp4,Stra\xdfe\n".encode("latin-1"))
+    with pytest.raises(UserError, match=r"cannot read CSV .*latin1.csv: not UTF-8-SIG text .*save it as UTF-8"):
+        expand_sources([str(tmp_path / "latin1.csv")])
