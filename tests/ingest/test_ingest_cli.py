@@ -27,6 +27,8 @@ def geopre(*args: str, env=None) -> subprocess.CompletedProcess:
     (["--rate-limit", "fast"], "--rate-limit 'fast' is not a rate"),
     (["--cookies", "/nonexistent/cookies.txt"], "--cookies file /nonexistent/cookies.txt does not exist"),
     (["--ray-address", "auto"], "--ray-address needs --distributor ray"),
+    (["--min-height", "0"], "--min-height must be positive (got 0)"),
+    (["--force", "--retry-failed"], "--force re-ingests everything and --retry-failed only earlier failures"),
 ])
 def test_bad_options_are_one_line_errors(clips, tmp_path, args, message):
     result = geopre("ingest", str(clips["scroll"]), "--out", str(tmp_path / "o"), *args)
@@ -74,3 +76,13 @@ def test_killed_run_resumes_to_the_same_outputs(clips, synth_videos_dir, tmp_pat
     assert result.returncode == 0 and f"videos skipped (done earlier)  {interrupted}" in result.stdout
     assert snapshot(out) == snapshot(reference)
     assert not [p for p in (out / "frames").iterdir() if p.name.startswith(".")], "no partial folders left"
+
+
+def test_rerun_with_another_size_is_one_line_and_force_redoes_it(clips, tmp_path):
+    out = str(tmp_path / "o")
+    assert geopre("ingest", str(clips["scroll"]), "--out", out, "--size", "64x32").returncode == 0
+    refused = geopre("ingest", str(clips["scroll"]), "--out", out, "--size", "96x48")
+    assert refused.returncode == 2 and refused.stderr.count("\n") == 1
+    assert "--size 96x48 (folder: 64x32)" in refused.stderr and "--force" in refused.stderr
+    forced = geopre("ingest", str(clips["scroll"]), "--out", out, "--size", "96x48", "--force")
+    assert forced.returncode == 0 and "videos ingested                1" in forced.stdout
