@@ -119,7 +119,8 @@ def test_a_one_frame_video_says_how_many_frames_it_has(tmp_path, encode_clip):
 
 def test_small_videos_are_skipped_by_min_height_or_upscaled_with_a_warning(tmp_path, encode_clip, texture_png):
     texture_png(tmp_path / "wide.png", 256, 48, seed=4)
-    encode_clip(["-loop", "1", "-i", str(tmp_path / "wide.png"), "-vf", "crop=64:48:'t*60':0"], tmp_path / "tiny.mp4", 1)
+    encode_clip(["-loop", "1", "-i", str(tmp_path / "wide.png"), "-vf", "crop=64:48:'t*60':0"],
+                tmp_path / "tiny.mp4", 1)
     tiny = [Source(str(tmp_path / "tiny.mp4"), local=True)]
     skipped = run_ingest(tiny, config(tmp_path / "a", filter=FilterConfig(min_height=100)))
     assert skipped["failed"][0]["reason"] == "video is 64x48: height below --min-height 100"
@@ -144,7 +145,8 @@ def test_rotated_phone_clip_records_its_displayed_size(clips, tmp_path, run_ffmp
 
 def test_fps_above_the_source_rate_takes_each_frame_once(clips, tmp_path):
     out = tmp_path / "out"
-    stats = run_ingest([Source(str(clips["scroll"]), local=True)], config(out, subsample=SubsampleConfig(fps=120, size=(64, 32))))
+    stats = run_ingest([Source(str(clips["scroll"]), local=True)],
+                       config(out, subsample=SubsampleConfig(fps=120, size=(64, 32))))
     record = layout.load_manifest(out, stats["ok"][0])
     assert record["fps"] == 30.0 and record["params"]["fps"] == 120 and len(record["frames"]) == 60
     assert "above the video's 30 fps" in record["warnings"][0]

@@ -113,9 +113,10 @@ def counting_clip(path, frames: int, fps: int = 30, times: str | None = None) ->
     of N (frame number) for variable frame rate."""
     code = "geq=lum='255*mod(floor(N/pow(2\\,floor(X/(W/8))))\\,2)':cb=128:cr=128"
     vfr = [f",settb=1/1000,setpts='({times})/TB'", "-fps_mode", "passthrough"] if times else [""]
-    subprocess.run(["ffmpeg", "-nostdin", "-loglevel", "error", "-y", "-f", "lavfi", "-i", f"color=gray:size=128x32:rate={fps}", "-frames:v", str(frames),
-           "-vf", code + vfr[0], *vfr[1:], "-c:v", "libx264", "-preset", "ultrafast", "-crf", "18",
-           "-pix_fmt", "yuv420p", str(path)], check=True)
+    subprocess.run(["ffmpeg", "-nostdin", "-loglevel", "error", "-y", "-f", "lavfi",
+                    "-i", f"color=gray:size=128x32:rate={fps}", "-frames:v", str(frames),
+                    "-vf", code + vfr[0], *vfr[1:], "-c:v", "libx264", "-preset", "ultrafast", "-crf", "18",
+                    "-pix_fmt", "yuv420p", str(path)], check=True)
 
 
 def frame_number(frame: np.ndarray) -> int:
