@@ -74,6 +74,8 @@ def _decoder_speeds(media: Path, frames: int) -> dict:
         import decord
     except ImportError:
         return result | {"decord_fps": None}
+    if info.rotation:  # decord hands over stored (sideways) frames; only ffmpeg autorotates
+        return result | {"decord_fps": None}
     scaled_w, scaled_h, x, y = crop_window(info.width, info.height, config.size, config.crop)
     started = time.perf_counter()
     reader = decord.VideoReader(str(media), width=scaled_w, height=scaled_h)

@@ -12,7 +12,7 @@ from geopre.cliutil import IMAGE_SIZE
 @click.command("ingest")
 @click.argument("sources", nargs=-1)
 @click.option("--out", "-o", required=True, type=click.Path(file_okay=False, path_type=Path),
-              help="Output folder: frames/, manifests/, failures/, ingest_stats.json. Reruns resume here.")
+              help="Output folder: frames/, manifests/, failures/, ingest_stats.json, ingest_params.json. Reruns resume here.")
 @click.option("--batch-file", "-a", "batch_files", multiple=True, type=click.Path(dir_okay=False, path_type=Path),
               help="Text file of URLs or paths, one a line (# comments, blank lines ignored); repeatable.")
 @click.option("--fps", default=10.0, show_default=True, type=float,
@@ -27,6 +27,8 @@ from geopre.cliutil import IMAGE_SIZE
               help="Drop frames whose mean optical flow from the previous frame is below this (px, output size).")
 @click.option("--max-gap", default=1, show_default=True, type=int,
               help="Triplet neighbours may be at most this many subsampled frames apart (1 = adjacent).")
+@click.option("--min-height", type=int,
+              help="Skip videos whose displayed height (after rotation) is below this many px (recorded as failed).")
 @click.option("--flow-scale", default=1.0, show_default=True, type=float,
               help="Measure flow on a copy scaled by this factor (0.5 = half size, faster); flow is rescaled.")
 @click.option("--format", "image_format", default="jpg", show_default=True, type=click.Choice(["jpg", "png"]),
@@ -57,17 +59,21 @@ from geopre.cliutil import IMAGE_SIZE
 @click.option("--retry-failed", is_flag=True,
               help="Retry only the videos that failed in earlier runs into --out (SOURCE optional).")
 @click.option("--keep-downloads", is_flag=True, help="Keep downloaded videos in OUT/downloads after ingesting.")
+@click.option("--force", is_flag=True,
+              help="Re-ingest everything: remove OUT's earlier frames, manifests, failures and stats first "
+                   "(needed to change --fps, --size, --min-flow... for a folder ingested with other values).")
 @click.option("--strict", is_flag=True, help="Exit non-zero if any video failed (default: only if all failed).")
 @click.pass_context
-def ingest(ctx, sources, out, batch_files, fps, size, crop, start, end, min_flow, max_gap, flow_scale, image_format,
-           jpeg_quality, workers, distributor, ray_address, max_videos, max_height, retries, retry_backoff,
-           socket_timeout, rate_limit, cookies, retry_failed, keep_downloads, strict):
+def ingest(ctx, sources, out, batch_files, fps, size, crop, start, end, min_flow, max_gap, min_height, flow_scale,
+           image_format, jpeg_quality, workers, distributor, ray_address, max_videos, max_height, retries, retry_backoff,
+           socket_timeout, rate_limit, cookies, retry_failed, keep_downloads, force, strict):
     """Turn driving videos into moving 10 Hz frames and triplets for pretraining.
 
     SOURCE is a URL yt-dlp understands (a video, playlist, channel or page with videos), a local
     video file, a folder of videos, a CSV/Parquet file with a `url` column, or a .txt batch file.
     Static frames (mean optical flow < --min-flow px) are dropped; triplets never span a stop.
-    Kill and rerun at will: finished videos (with a manifest) are skipped.
+    Kill and rerun at will: finished videos (with a manifest) are skipped. OUT keeps one setting:
+    a rerun with other --fps/--size/--min-flow/... is refused unless --force.
     """
     from geopre.errors import UserError
     from geopre.ingest import pipeline
@@ -79,12 +85,12 @@ def ingest(ctx, sources, out, batch_files, fps, size, crop, start, end, min_flow
     config = validate(IngestConfig(
         out=out,
         subsample=SubsampleConfig(fps=fps, size=size, crop=crop, start=start, end=end),
-        filter=FilterConfig(min_flow=min_flow, max_gap=max_gap, flow_scale=flow_scale),
+        filter=FilterConfig(min_flow=min_flow, max_gap=max_gap, flow_scale=flow_scale, min_height=min_height),
         download=DownloadConfig(max_height=max_height, retries=retries, backoff=retry_backoff,
                                 socket_timeout=socket_timeout, rate_limit=rate_limit, cookies=cookies),
         image_format=image_format, jpeg_quality=jpeg_quality, workers=workers, distributor=distributor,
         ray_address=ray_address, max_videos=max_videos,
-        retry_failed=retry_failed, keep_downloads=keep_downloads))
+        retry_failed=retry_failed, keep_downloads=keep_downloads, force=force))
     stats = pipeline.run_ingest(expand_sources(sources, batch_files), config)
     click.echo(pipeline.summary_table(stats))
     click.echo(f"manifests in {out / 'manifests'}, stats in {out / 'ingest_stats.json'}")

@@ -23,11 +23,12 @@ class SubsampleConfig:
 
 @dataclass(frozen=True)
 class FilterConfig:
-    """Static-frame filter and triplet rule (see flow_filter.py and triplets.py)."""
+    """What is kept: videos tall enough, moving frames, and the triplet rule (flow_filter.py, triplets.py)."""
 
     min_flow: float = 1.0  # px at the output size; Zhou et al.'s static-frame threshold
     max_gap: int = 1  # a triplet's neighbours are at most this many subsampled frames apart
     flow_scale: float = 1.0  # compute flow on a copy scaled by this (0.5 = half size), rescaled back
+    min_height: int | None = None  # skip videos whose displayed height is below this (px); None = keep all
 
 
 @dataclass(frozen=True)
@@ -57,6 +58,17 @@ class IngestConfig:
     max_videos: int | None = None
     retry_failed: bool = False
     keep_downloads: bool = False
+    force: bool = False  # re-ingest everything: remove the outputs of an earlier run into `out` first
+
+
+def output_params(config: IngestConfig) -> dict:
+    """The options that decide what lands in frames/ and manifests/: recorded in every manifest and
+    in ``OUT/ingest_params.json``, so a rerun with other values cannot mix two settings in one
+    folder. Download options (format height, retries, cookies) and scheduling are not among them."""
+    sub, flt = config.subsample, config.filter
+    return {"fps": sub.fps, "size": list(sub.size), "crop": sub.crop, "min_flow": flt.min_flow,
+            "max_gap": flt.max_gap, "format": config.image_format, "start": sub.start, "end": sub.end,
+            "flow_scale": flt.flow_scale, "jpeg_quality": config.jpeg_quality, "min_height": flt.min_height}
 
 
 def validate(config: IngestConfig) -> IngestConfig:
@@ -74,12 +86,15 @@ def validate(config: IngestConfig) -> IngestConfig:
         (not flt.min_flow >= 0, f"--min-flow must be >= 0 px (got {flt.min_flow})"),
         (flt.max_gap < 1, f"--max-gap must be at least 1 (got {flt.max_gap})"),
         (not 0 < flt.flow_scale <= 1, f"--flow-scale must be in (0, 1] (got {flt.flow_scale})"),
+        (flt.min_height is not None and flt.min_height < 1, f"--min-height must be positive (got {flt.min_height})"),
         (config.image_format not in FRAME_FORMATS, f"--format must be jpg or png (got {config.image_format!r})"),
         (not 1 <= config.jpeg_quality <= 100, f"--jpeg-quality must be 1..100 (got {config.jpeg_quality})"),
         (config.workers < 1, f"--workers must be at least 1 (got {config.workers})"),
         (config.distributor not in DISTRIBUTORS,
          f"--distributor must be one of {', '.join(DISTRIBUTORS)} (got {config.distributor!r})"),
         (config.ray_address is not None and config.distributor != "ray", "--ray-address needs --distributor ray"),
+        (config.force and config.retry_failed,
+         "--force re-ingests everything and --retry-failed only earlier failures: choose one"),
         (config.max_videos is not None and config.max_videos < 1, f"--max-videos must be at least 1 (got {config.max_videos})"),
         (dl.max_height < 1, f"--max-height must be positive (got {dl.max_height})"),
         (dl.retries < 0, f"--retries must be >= 0 (got {dl.retries})"),

@@ -19,7 +19,7 @@ import shutil
 import time
 from collections import deque
 from concurrent.futures import FIRST_COMPLETED, Executor, ProcessPoolExecutor, ThreadPoolExecutor, wait
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable
 
@@ -27,11 +27,11 @@ import cv2
 
 from geopre.errors import UserError
 from geopre.ingest import manifest as layout
-from geopre.ingest.config import IngestConfig
+from geopre.ingest.config import IngestConfig, output_params
 from geopre.ingest.download import DownloadFailed, Video, download, one_line_reason, remove_downloads, resolve
 from geopre.ingest.flow_filter import FlowMeter, frame_flows, is_moving, to_grey
 from geopre.ingest.sources import Source, source_key, video_id
-from geopre.ingest.subsample import VideoError, decode, frame_time, probe
+from geopre.ingest.subsample import VideoError, decode, frame_time, probe, stream_config
 from geopre.ingest.triplets import make_triplets
 from geopre.io import atomic_write_json, ensure_writable_dir
 from geopre.progress import progress
@@ -49,6 +49,7 @@ class VideoResult:
     frames_kept: int = 0
     triplets: int = 0
     seconds: float = 0.0
+    warnings: list[str] = field(default_factory=list)
 
 
 def check_ffmpeg() -> None:
@@ -89,13 +90,19 @@ def ingest_video(out: Path, vid: str, media: Path, source: dict, config: IngestC
     layout.discard_unfinished(out, vid)
     partial = layout.partial_frames_dir(out, vid)
     partial.mkdir(parents=True)
-    sub, flt = config.subsample, config.filter
+    flt = config.filter
+    info = probe(media)
+    if flt.min_height is not None and info.height < flt.min_height:
+        raise VideoError(f"video is {info.width}x{info.height}: height below --min-height {flt.min_height}")
+    sub, warnings = stream_config(info, config.subsample)
+    for warning in warnings:
+        log.warning("%s: %s", source["url"], warning)
     meter = FlowMeter(flt.flow_scale)
     pair_flows: list[float] = []
     kept: list[bool] = []
     first = previous_grey = None
     try:
-        for index, frame in enumerate(decode(media, probe(media), sub)):
+        for index, frame in enumerate(decode(media, info, sub)):
             grey = to_grey(frame, flt.flow_scale)
             if previous_grey is not None:
                 pair_flows.append(meter(previous_grey, grey))
@@ -114,24 +121,24 @@ def ingest_video(out: Path, vid: str, media: Path, source: dict, config: IngestC
             if on_frame:
                 on_frame()
         decoded = len(pair_flows) + 1 if previous_grey is not None else 0
-        if decoded == 0:
-            raise VideoError("no frames decoded in the chosen time range")
+        if decoded < 3:
+            trimmed = " between --start and --end" if sub.start is not None or sub.end is not None else ""
+            raise VideoError(f"only {decoded} frame{'' if decoded == 1 else 's'} decoded{trimmed} at {sub.fps:g} fps; "
+                             "a triplet needs at least 3 moving frames")
         mean_flows = frame_flows(pair_flows)
-        kept = kept or [False]
         triplets = make_triplets(kept, flt.max_gap)
         if not triplets:
             raise VideoError(f"too little motion: {sum(kept)} of {decoded} frames have mean flow >= "
                              f"{flt.min_flow} px, no triplet of 3 moving frames (max gap {flt.max_gap})")
-        params = {"fps": sub.fps, "size": list(sub.size), "crop": sub.crop, "min_flow": flt.min_flow,
-                  "max_gap": flt.max_gap, "format": config.image_format, "start": sub.start, "end": sub.end}
-        record = layout.make_manifest(vid, source, params, [frame_time(i, sub) for i in range(decoded)],
-                                      mean_flows, kept, triplets, config.image_format)
+        record = layout.make_manifest(vid, source, output_params(config), sub.fps,
+                                      [frame_time(i, sub) for i in range(decoded)], mean_flows, kept, triplets,
+                                      config.image_format, warnings)
         layout.publish(out, vid, record)
     except BaseException:
         shutil.rmtree(partial, ignore_errors=True)
         raise
     return VideoResult(vid, source["url"], "ok", None, decoded, sum(kept), len(triplets),
-                       time.perf_counter() - started)
+                       time.perf_counter() - started, warnings)
 
 
 def _metadata(info: dict | None) -> dict | None:
@@ -183,7 +190,7 @@ def _skipped(out: Path, video: Video) -> VideoResult:
     record = layout.load_manifest(out, video.video_id)
     kept = sum(1 for f in record["frames"] if f["kept"])
     return VideoResult(video.video_id, record["source"]["url"], "skipped", None, len(record["frames"]), kept,
-                       len(record["triplets"]))
+                       len(record["triplets"]), warnings=record.get("warnings", []))
 
 
 def plan(sources: list[Source], config: IngestConfig) -> tuple[list[Video], list[VideoResult]]:
@@ -296,6 +303,7 @@ def run_ingest(sources: list[Source], config: IngestConfig) -> dict:
     schedule = distributor(config)
     started = time.perf_counter()
     out = ensure_writable_dir(config.out)
+    layout.claim_output(out, output_params(config), config.force)
     todo, results = plan(sources, config)
     if not todo and not results:
         raise UserError("the sources list no videos" + (" (no failures recorded to retry)" if config.retry_failed else ""))
@@ -335,6 +343,7 @@ def make_stats(results: list[VideoResult], seconds: float) -> dict:
         "triplets": sum(r.triplets for r in finished),
         "seconds": round(seconds, 3),
         "frames_per_second": round(sum(r.frames_decoded for r in ok) / seconds, 1) if seconds > 0 else None,
+        "warnings": [{"video_id": r.video_id, "url": r.url, "warning": w} for r in finished for w in r.warnings],
     }
 
 
@@ -356,9 +365,11 @@ def summary_table(stats: dict) -> str:
 
 
 def failure_lines(stats: dict, out: Path, max_failures: int = 20) -> list[str]:
-    """Each failure on one line (the first ``max_failures``), then where all the reasons are."""
+    """Warnings and failures, one line each (the first ``max_failures`` of each), then where all
+    the reasons are: for stderr, apart from the summary table."""
     failures = stats["failed"]
-    lines = [f"failed: {failure['url']}: {failure['reason']}" for failure in failures[:max_failures]]
+    lines = [f"warning: {w['url']}: {w['warning']}" for w in stats.get("warnings", [])[:max_failures]]
+    lines += [f"failed: {failure['url']}: {failure['reason']}" for failure in failures[:max_failures]]
     if len(failures) > max_failures:
         lines.append(f"... and {len(failures) - max_failures} more failures")
     if failures:

@@ -7,12 +7,24 @@ Horizontally the window is centred; vertically ``--crop`` picks the band that su
 ``bottom`` (the bottom rows). So a 1280x720 video at 640x192 is scaled to 640x360 and ``center``
 keeps rows 84..275. No frame is ever stretched.
 
-Decoding: ffmpeg does trim, rate conversion (the ``fps`` filter: output frame k is the source
-frame nearest to time ``start + k / fps``), scale and crop in its own threads and pipes BGR bytes
+Sizes are *displayed* sizes: a phone clip stored as 1920x1080 with a 90 degree display matrix is
+a 1080x1920 portrait video (ffmpeg's autorotate turns its frames upright before our filters), and
+non-square pixels (``sample_aspect_ratio``) are widened to square ones first. The rule above, the
+manifest and ``--min-height`` all use the displayed size.
+
+Rate: output frame k is the source frame nearest to time ``start + k / fps``. ffmpeg's ``fps``
+filter alone (rounding ``near``) emits the *last* frame whose rounded time is <= k / fps, up to
+half an output period late (at 30 -> 10 fps: source frame 4, 0.133 s, for 0.1 s). So each
+frame's time is first moved to the midpoint with the frame before it (``setpts``); the last frame
+whose midpoint is <= k / fps (``fps`` with exact ``round=up``) is then the nearest, on VFR video
+too. A video slower than ``--fps`` is taken at its own rate rather than padded with duplicates.
+
+Decoding: ffmpeg does trim, rate conversion, scale and crop in its own threads and pipes BGR bytes
 to us. Against decord (``VideoReader(width, height)`` + ``get_batch`` of every n-th frame, then a
 numpy crop) it measured the same or faster on 1280x720 30 fps video here (bench/ingest.py, shared
 2-core CPU: ffmpeg pipe 657-708 source frames/s, decord 413-676), so we keep the ffmpeg pipe: one
-decoder for probe, trim and decode, exact fps-filter timestamps, and area-averaged downscaling.
+decoder for probe, trim and decode, exact fps-filter timestamps, area-averaged downscaling, and
+autorotation (decord would hand us rotated clips sideways).
 """
 
 from __future__ import annotations
@@ -23,7 +35,7 @@ import queue
 import subprocess
 import tempfile
 import threading
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Iterator
 
@@ -38,13 +50,15 @@ class VideoError(Exception):
 
 @dataclass(frozen=True)
 class VideoInfo:
-    """What ffprobe says about a file's first video stream."""
+    """What ffprobe says about a file's first video stream; ``width`` x ``height`` is the displayed
+    size (after rotation and pixel aspect), which is what ffmpeg hands our filters."""
 
     duration: float | None
     fps: float | None
     width: int
     height: int
     frames: int | None
+    rotation: int = 0  # degrees of the display matrix (0, 90, 180 or 270), already applied to the size
 
 
 def _one_line(text: str, limit: int = 300) -> str:
@@ -72,8 +86,36 @@ def probe(path: Path | str) -> VideoInfo:
         fps = float(num) / float(den)
     duration = stream.get("duration") or meta.get("format", {}).get("duration")
     frames = stream.get("nb_frames")
-    return VideoInfo(duration=float(duration) if duration else None, fps=fps, width=int(stream["width"]),
-                     height=int(stream["height"]), frames=int(frames) if frames else None)
+    rotation = _rotation(stream)
+    width, height = displayed_size(int(stream["width"]), int(stream["height"]),
+                                   _ratio(stream.get("sample_aspect_ratio")), rotation)
+    return VideoInfo(duration=float(duration) if duration else None, fps=fps, width=width, height=height,
+                     frames=int(frames) if frames else None, rotation=rotation)
+
+
+def _ratio(text: str | None) -> float | None:
+    num, _, den = str(text or "").partition(":")
+    try:
+        value = float(num) / float(den)
+    except (ValueError, ZeroDivisionError):
+        return None  # "0:1" or absent: unknown, taken as square pixels
+    return value if value > 0 else None
+
+
+def _rotation(stream: dict) -> int:
+    """The display matrix's rotation (side data; older files: the ``rotate`` tag), in 0/90/180/270."""
+    for side_data in stream.get("side_data_list") or []:
+        if "rotation" in side_data:
+            return round(float(side_data["rotation"]) / 90) % 4 * 90
+    rotate = (stream.get("tags") or {}).get("rotate")
+    return round(float(rotate) / 90) % 4 * 90 if rotate else 0
+
+
+def displayed_size(width: int, height: int, sample_aspect: float | None, rotation: int) -> tuple[int, int]:
+    """The size a player shows for a stream of ``width`` x ``height`` stored pixels."""
+    if sample_aspect and sample_aspect != 1:
+        width = max(1, round(width * sample_aspect))
+    return (height, width) if rotation % 180 == 90 else (width, height)
 
 
 def crop_window(width: int, height: int, size: tuple[int, int], band: str) -> tuple[int, int, int, int]:
@@ -87,6 +129,22 @@ def crop_window(width: int, height: int, size: tuple[int, int], band: str) -> tu
     x = (scaled_w - out_w) // 2
     y = {"center": (scaled_h - out_h) // 2, "top": 0, "bottom": scaled_h - out_h}[band]
     return scaled_w, scaled_h, x, y
+
+
+def stream_config(info: VideoInfo, config: SubsampleConfig) -> tuple[SubsampleConfig, list[str]]:
+    """The subsampling this video gets, and the warnings a user should see about it: a source
+    slower than ``config.fps`` keeps its own rate (duplicates would only pose as motionless
+    frames), and a source smaller than the output is upscaled (blurry frames)."""
+    warnings = []
+    if info.fps is not None and config.fps > info.fps * 1.001:
+        warnings.append(f"--fps {config.fps:g} is above the video's {info.fps:.3g} fps: took every frame "
+                        f"({info.fps:.3g} fps) instead of duplicating frames")
+        config = replace(config, fps=round(info.fps, 6))
+    upscale = max(config.size[0] / info.width, config.size[1] / info.height)
+    if upscale > 1.001:
+        warnings.append(f"video is {info.width}x{info.height}: upscaled {upscale:.3g}x to cover "
+                        f"{config.size[0]}x{config.size[1]} (blurry frames; --min-height skips small videos)")
+    return config, warnings
 
 
 def expected_frames(info: VideoInfo, config: SubsampleConfig) -> int | None:
@@ -112,7 +170,9 @@ def ffmpeg_args(path: Path | str, info: VideoInfo, config: SubsampleConfig) -> l
     output_args = {"t": config.end - (config.start or 0.0)} if config.end is not None else {}
     stream = (
         ffmpeg.input(str(path), **input_args)
-        .video.filter("fps", fps=config.fps)
+        # The midpoint with the previous frame (the first frame keeps its own time): see the module doc.
+        .video.filter("setpts", "if(isnan(PREV_INPTS),PTS,(PTS+PREV_INPTS)/2)")
+        .filter("fps", fps=config.fps, round="up", start_time=0)
         .filter("scale", scaled_w, scaled_h, flags="area")
         .filter("crop", config.size[0], config.size[1], x, y)
         .output("pipe:", format="rawvideo", pix_fmt="bgr24", **output_args)

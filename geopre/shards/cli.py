@@ -63,7 +63,10 @@ def shard() -> None:
               help="Fraction of videos held out for validation (split by video, never by frame).")
 @click.option("--seed", default=0, show_default=True, type=int, help="Seed of the split and the shuffle.")
 @click.option("--force", is_flag=True, help="Rewrite even when index.json says the shards are up to date.")
-def shard_write(ingest_dirs, calibrated, split, city_min_flow, out, maxcount, maxsize, val_fraction, seed, force):
+@click.option("--allow-mixed", is_flag=True,
+              help="Accept ingest folders whose manifests differ in fps, size, min_flow or max_gap (refused by default).")
+def shard_write(ingest_dirs, calibrated, split, city_min_flow, out, maxcount, maxsize, val_fraction, seed, force,
+                allow_mixed):
     """Write triplets from SOURCE ingest folders and/or --from datasets as shards in --out.
 
     One sample per triplet (the three frames' stored bytes + a json of metadata), train/val split
@@ -79,7 +82,7 @@ def shard_write(ingest_dirs, calibrated, split, city_min_flow, out, maxcount, ma
     for kind, root in calibrated:
         options = {"min_flow": city_min_flow} if kind == "cityscapes" else {}
         specs.append(SourceSpec(kind, root, split=split, options=options))
-    index = write_shards(specs, WriteConfig(out, maxcount, maxsize, val_fraction, seed, force))
+    index = write_shards(specs, WriteConfig(out, maxcount, maxsize, val_fraction, seed, force, allow_mixed))
     for line in summary_lines(index):
         click.echo(line)
     click.echo(f"shards in {out}; index: {out.rstrip('/')}/index.json")

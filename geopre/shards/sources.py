@@ -32,6 +32,9 @@ CITYSCAPES_STEP = 2  # 17 Hz -> 8.5 Hz (paper III-C-2)
 # Zhou et al. drop triplets whose mean optical flow is under 1 px, measured at their 416 px width.
 MIN_FLOW_PX = 1.0
 FLOW_WIDTH = 416
+# Ingest options that change what a triplet is (frame spacing, pixels, motion, gaps): one shard set
+# should hold one value of each, unless the user says otherwise (--allow-mixed).
+CONSISTENT_INGEST_PARAMS = ("fps", "size", "min_flow", "max_gap")
 
 _UNSAFE_KEY_CHARS = re.compile(r"[^A-Za-z0-9_-]+")
 
@@ -120,7 +123,8 @@ def ingest_triplets(root: Path) -> Iterator[Triplet]:
             raise UserError(f"{path}: manifest version {manifest.get('version')!r} is not 1")
         frames = {frame["index"]: frame for frame in manifest["frames"]}
         source = manifest.get("source") or {}
-        fps = (manifest.get("params") or {}).get("fps")
+        # The video's own rate: below the run's --fps for a source slower than that.
+        fps = manifest.get("fps") or (manifest.get("params") or {}).get("fps")
         for prev, ref, nxt in manifest["triplets"]:
             picked = [frames[i] for i in (prev, ref, nxt)]
             missing = [f["index"] for f in picked if not f.get("file")]
@@ -145,6 +149,27 @@ def ingest_params(root: Path) -> dict:
     stats_path = root / "ingest_stats.json"
     stats = json.loads(stats_path.read_text()) if stats_path.exists() else None
     return {"params": params, "stats": stats}
+
+
+def mixed_ingest_params(roots: list[Path]) -> list[str]:
+    """``fps 10.0 in a, 5.0 in b`` for each of :data:`CONSISTENT_INGEST_PARAMS` whose value differs
+    between the manifests of the ingest folders ``roots`` (within one folder or across them)."""
+    folders: dict[str, dict] = {}  # option -> value (a size as a tuple) -> folders holding it
+    for root in roots:
+        for params in ingest_params(root)["params"]:
+            for key in CONSISTENT_INGEST_PARAMS:
+                if key in (params or {}):
+                    value = tuple(params[key]) if isinstance(params[key], list) else params[key]
+                    holders = folders.setdefault(key, {}).setdefault(value, [])
+                    if str(root) not in holders:
+                        holders.append(str(root))
+    mixed = []
+    for key, values in folders.items():
+        if len(values) > 1:
+            shown = [("x".join(map(str, v)) if isinstance(v, tuple) else str(v), " and ".join(held))
+                     for v, held in values.items()]
+            mixed.append(f"{key} " + ", ".join(f"{value} in {held}" for value, held in shown))
+    return mixed
 
 
 # --- KITTI -------------------------------------------------------------------------------------

@@ -54,6 +54,7 @@ class WriteConfig:
     val_fraction: float = 0.05  # the paper holds out ~10% (40k/4k); by video, so a few percent of videos
     seed: int = 0
     force: bool = False
+    allow_mixed: bool = False  # accept ingest folders made with different fps / size / min-flow / max-gap
     storage_options: dict = field(default_factory=dict)  # for fsspec URLs; default: fsspec's env/config
 
     def describe(self) -> dict:
@@ -260,6 +261,11 @@ def write_shards(specs: list[SourceSpec], config: WriteConfig) -> dict:
         raise UserError("--maxcount and --maxsize must be positive")
     if not 0.0 <= config.val_fraction < 1.0:
         raise UserError(f"--val-fraction must be in [0, 1), got {config.val_fraction}")
+    if not config.allow_mixed:
+        mixed = sources.mixed_ingest_params([spec.root for spec in specs if spec.kind == "ingest"])
+        if mixed:
+            raise UserError(f"the ingest sources mix settings: {'; '.join(mixed)}. Shard them separately, "
+                            "re-ingest with one setting, or pass --allow-mixed")
     out = shard_folder(config.out, config.storage_options)
     triplets = [t for spec in specs for t in sources.triplets(spec)]
     if not triplets:

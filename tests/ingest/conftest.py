@@ -35,6 +35,18 @@ def encode_clip():
 
 
 @pytest.fixture(scope="session")
+def run_ffmpeg():
+    """``run_ffmpeg(*args)``: ffmpeg quiet, overwriting, raising on failure."""
+    return ffmpeg
+
+
+@pytest.fixture(scope="session")
+def texture_png():
+    """``texture_png(path, width, height, seed)``: a smooth random texture image."""
+    return texture
+
+
+@pytest.fixture(scope="session")
 def clips(tmp_path_factory):
     """{"still": 2 s of one image, "scroll": 2 s of a texture panning 40 px/s... at 320x180, 30 fps}."""
     folder = tmp_path_factory.mktemp("clips")

@@ -29,6 +29,8 @@ def geopre(*args: str, env=None) -> subprocess.CompletedProcess:
     (["--rate-limit", "fast"], "--rate-limit 'fast' is not a rate"),
     (["--cookies", "/nonexistent/cookies.txt"], "--cookies file /nonexistent/cookies.txt does not exist"),
     (["--ray-address", "auto"], "--ray-address needs --distributor ray"),
+    (["--min-height", "0"], "--min-height must be positive (got 0)"),
+    (["--force", "--retry-failed"], "--force re-ingests everything and --retry-failed only earlier failures"),
 ])
 def test_bad_options_are_one_line_errors(clips, tmp_path, args, message):
     result = geopre("ingest", str(clips["scroll"]), "--out", str(tmp_path / "o"), *args)
@@ -111,3 +113,13 @@ def test_unreachable_youtube_url_fails_alone_with_one_line_on_stderr(clips, tmp_
     stats = json.loads((out / "ingest_stats.json").read_text())
     assert stats["videos"]["ok"] == 2 and [f["url"] for f in stats["failed"]] == [youtube]
     assert "\n" not in stats["failed"][0]["reason"]
+
+
+def test_rerun_with_another_size_is_one_line_and_force_redoes_it(clips, tmp_path):
+    out = str(tmp_path / "o")
+    assert geopre("ingest", str(clips["scroll"]), "--out", out, "--size", "64x32").returncode == 0
+    refused = geopre("ingest", str(clips["scroll"]), "--out", out, "--size", "96x48")
+    assert refused.returncode == 2 and refused.stderr.count("\n") == 1
+    assert "--size 96x48 (folder: 64x32)" in refused.stderr and "--force" in refused.stderr
+    forced = geopre("ingest", str(clips["scroll"]), "--out", out, "--size", "96x48", "--force")
+    assert forced.returncode == 0 and "videos ingested                1" in forced.stdout

@@ -5,11 +5,15 @@ from __future__ import annotations
 
 import json
 import shutil
+from dataclasses import replace
 from pathlib import Path
 
+import pytest
+
+from geopre.errors import UserError
 from geopre.ingest import manifest as layout
 from geopre.ingest.config import FilterConfig, IngestConfig, SubsampleConfig
-from geopre.ingest.pipeline import run_ingest, summary_table
+from geopre.ingest.pipeline import failure_lines, run_ingest, summary_table
 from geopre.ingest.sources import Source, url_key, video_id
 from geopre.synth.serve import serving
 
@@ -44,7 +48,9 @@ def test_served_playlist_and_failures(web, tmp_path):
         assert record["source"]["url"] in media and record["source"]["extractor"] == "HTML5MediaEmbed"
         assert record["source"]["fps"] in (24.0, 30.0) and record["source"]["width"] in (192, 160)
         assert record["params"] == {"fps": 10, "size": [128, 64], "crop": "center", "min_flow": 1.0,
-                                    "max_gap": 1, "format": "jpg", "start": None, "end": None}
+                                    "max_gap": 1, "format": "jpg", "start": None, "end": None,
+                                    "flow_scale": 1.0, "jpeg_quality": 95, "min_height": None}
+        assert record["fps"] == 10 and record["warnings"] == []
         frames = record["frames"]
         assert [f["index"] for f in frames] == list(range(20))  # 2 s at 10 Hz
         assert [f["time"] for f in frames[:3]] == [0.0, 0.1, 0.2]
@@ -103,3 +109,83 @@ def test_max_videos_counts_videos_done_earlier(clips, tmp_path):
     assert first["videos"] == {"ok": 1, "failed": 0, "skipped": 0, "total": 1}
     again = run_ingest(sources, config(out, max_videos=1))
     assert again["videos"] == {"ok": 0, "failed": 0, "skipped": 1, "total": 1}
+
+
+def test_a_one_frame_video_says_how_many_frames_it_has(tmp_path, encode_clip):
+    encode_clip(["-f", "lavfi", "-i", "testsrc2=size=160x96:rate=30", "-frames:v", "1"], tmp_path / "one.mp4", 1)
+    stats = run_ingest([Source(str(tmp_path / "one.mp4"), local=True)], config(tmp_path / "out"))
+    assert stats["failed"][0]["reason"] == "only 1 frame decoded at 10 fps; a triplet needs at least 3 moving frames"
+
+
+def test_small_videos_are_skipped_by_min_height_or_upscaled_with_a_warning(tmp_path, encode_clip, texture_png):
+    texture_png(tmp_path / "wide.png", 256, 48, seed=4)
+    encode_clip(["-loop", "1", "-i", str(tmp_path / "wide.png"), "-vf", "crop=64:48:'t*60':0"],
+                tmp_path / "tiny.mp4", 1)
+    tiny = [Source(str(tmp_path / "tiny.mp4"), local=True)]
+    skipped = run_ingest(tiny, config(tmp_path / "a", filter=FilterConfig(min_height=100)))
+    assert skipped["failed"][0]["reason"] == "video is 64x48: height below --min-height 100"
+
+    stats = run_ingest(tiny, config(tmp_path / "b", filter=FilterConfig(min_flow=0.0)))
+    record = layout.load_manifest(tmp_path / "b", stats["ok"][0])
+    assert record["warnings"] == ["video is 64x48: upscaled 2x to cover 128x64 "
+                                  "(blurry frames; --min-height skips small videos)"]
+    assert stats["warnings"] == [{"video_id": stats["ok"][0], "url": str(tmp_path / "tiny.mp4"),
+                                  "warning": record["warnings"][0]}]
+    assert any(line.startswith("warning: ") for line in failure_lines(stats, tmp_path))
+
+
+def test_rotated_phone_clip_records_its_displayed_size(clips, tmp_path, run_ffmpeg):
+    run_ffmpeg("-i", str(clips["scroll"]), "-c", "copy", "-metadata:s:v:0", "rotate=90", str(tmp_path / "phone.mp4"))
+    out = tmp_path / "out"
+    stats = run_ingest([Source(str(tmp_path / "phone.mp4"), local=True)],
+                       config(out, subsample=SubsampleConfig(size=(64, 96)), filter=FilterConfig(min_flow=0.0)))
+    record = layout.load_manifest(out, stats["ok"][0])
+    assert (record["source"]["width"], record["source"]["height"]) == (180, 320)
+
+
+def test_fps_above_the_source_rate_takes_each_frame_once(clips, tmp_path):
+    out = tmp_path / "out"
+    stats = run_ingest([Source(str(clips["scroll"]), local=True)],
+                       config(out, subsample=SubsampleConfig(fps=120, size=(64, 32))))
+    record = layout.load_manifest(out, stats["ok"][0])
+    assert record["fps"] == 30.0 and record["params"]["fps"] == 120 and len(record["frames"]) == 60
+    assert "above the video's 30 fps" in record["warnings"][0]
+    assert record["frames"][1]["time"] == pytest.approx(1 / 30, abs=1e-6)
+
+
+def test_a_rerun_with_other_settings_is_refused_unless_forced(clips, tmp_path, snapshot):
+    out = tmp_path / "out"
+    scroll = [Source(str(clips["scroll"]), local=True)]
+    first = run_ingest(scroll, config(out, subsample=SubsampleConfig(fps=10, size=(128, 64))))
+    assert json.loads((out / "ingest_params.json").read_text())["size"] == [128, 64]
+    before = snapshot(out)
+
+    other = config(out, subsample=SubsampleConfig(fps=5, size=(96, 48)), filter=FilterConfig(min_flow=2.0))
+    with pytest.raises(UserError) as err:
+        run_ingest([Source(str(clips["counter30"]), local=True)], other)
+    assert str(err.value).startswith(f"{out} was ingested with other settings: --fps 5 (folder: 10); "
+                                     "--size 96x48 (folder: 128x64); --min-flow 2.0 (folder: 1.0).")
+    assert snapshot(out) == before and not (out / "failures").exists(), "a refused run writes nothing"
+
+    forced = run_ingest(scroll, replace(other, force=True))
+    assert forced["videos"]["ok"] == 1 and forced["ok"] == first["ok"]
+    record = layout.load_manifest(out, forced["ok"][0])
+    assert record["params"]["size"] == [96, 48] and len(record["frames"]) == 10
+    assert json.loads((out / "ingest_params.json").read_text())["fps"] == 5
+
+
+def test_a_folder_from_before_the_params_file_is_checked_against_its_manifests(clips, tmp_path):
+    out = tmp_path / "out"
+    run_ingest([Source(str(clips["scroll"]), local=True)], config(out))
+    (out / "ingest_params.json").unlink()
+    with pytest.raises(UserError, match=r"--size 64x32 \(folder: 128x64\)"):
+        run_ingest([], config(out, subsample=SubsampleConfig(size=(64, 32)), retry_failed=True))
+    again = run_ingest([Source(str(clips["scroll"]), local=True)], config(out))
+    assert again["videos"]["skipped"] == 1 and (out / "ingest_params.json").is_file()
+    # A folder an older geopre already mixed: said as such, whatever this run asks for.
+    manifest = layout.load_manifest(out, again["skipped"][0])
+    manifest["video_id"], manifest["params"]["fps"] = "other", 5.0
+    (out / "manifests" / "other.json").write_text(json.dumps(manifest))
+    (out / "ingest_params.json").unlink()
+    with pytest.raises(UserError, match=r"already mixes settings across its manifests \(--fps 10 and 5.0\)"):
+        run_ingest([], config(out, retry_failed=True))

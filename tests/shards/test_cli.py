@@ -29,3 +29,14 @@ def test_shard_errors_speak_to_the_user(tmp_path):
     result = invoke("shard", "info", tmp_path)
     assert isinstance(result.exception, UserError) and "index.json" in str(result.exception)
     assert invoke("shard", tmp_path, "--out", tmp_path / "o", "--maxsize", "lots").exit_code == 2
+
+
+def test_shard_refuses_mixed_ingest_folders_in_one_line_unless_allowed(tmp_path, ingest_dir):
+    from tests.shards.conftest import make_ingest_folder
+
+    (tmp_path / "big").mkdir()
+    big = make_ingest_folder(tmp_path / "big", videos=("echo",), size=(96, 64))
+    refused = invoke("shard", ingest_dir, big, "--out", tmp_path / "s")
+    assert isinstance(refused.exception, UserError) and "size 48x32 in" in str(refused.exception)
+    allowed = invoke("shard", ingest_dir, big, "--out", tmp_path / "s", "--allow-mixed")
+    assert allowed.exit_code == 0, allowed.output

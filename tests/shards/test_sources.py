@@ -80,3 +80,11 @@ def test_mean_flow_magnitude_measures_a_known_shift_at_the_reference_width():
     flow = sources.mean_flow_magnitude(image, shifted, width=128)
     assert flow == pytest.approx(2.0, abs=0.5)
     assert sources.mean_flow_magnitude(image, image, width=128) < 0.05
+
+
+def test_ingest_triplets_carry_the_video_own_rate(tmp_path, ingest_dir):
+    manifest = json.loads((ingest_dir / "manifests/alpha.json").read_text())
+    manifest["fps"] = 8.0  # a source slower than the run's --fps 10 keeps its own rate
+    (tmp_path / "manifests").mkdir()
+    (tmp_path / "manifests/alpha.json").write_text(json.dumps(manifest))
+    assert {t.fps for t in sources.ingest_triplets(tmp_path)} == {8.0}

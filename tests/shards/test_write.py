@@ -9,6 +9,7 @@ from geopre.errors import UserError
 from geopre.shards.read import read_index
 from geopre.shards.sources import SourceSpec
 from geopre.shards.write import WriteConfig, assign_splits, write_shards
+from tests.shards.conftest import make_ingest_folder
 
 
 def tar_samples(path):
@@ -155,3 +156,34 @@ def test_a_rewrite_cut_short_leaves_no_index_over_mixed_shards(tmp_path, ingest_
     assert sorted(p.name for p in out.iterdir()) == sorted(p.name for p in (tmp_path / "clean").iterdir())
     for path in (tmp_path / "clean").iterdir():
         assert (out / path.name).read_bytes() == path.read_bytes(), path.name
+
+
+def make_ingest_folder_with(root, fps: dict):
+    """The hand-made ingest folder with some videos' manifests at another --fps (an old mixed rerun)."""
+    make_ingest_folder(root)
+    for video, rate in fps.items():
+        path = root / "manifests" / f"{video}.json"
+        manifest = json.loads(path.read_text())
+        manifest["params"]["fps"] = rate
+        path.write_text(json.dumps(manifest))
+    return root
+
+
+def test_ingest_folders_with_other_settings_are_refused_unless_allowed(tmp_path, ingest_dir):
+    (tmp_path / "small").mkdir()
+    small = make_ingest_folder(tmp_path / "small", videos=("echo",), size=(24, 16))
+    with pytest.raises(UserError) as err:
+        write_shards([SourceSpec("ingest", ingest_dir), SourceSpec("ingest", small)], WriteConfig(tmp_path / "a"))
+    assert str(err.value) == (f"the ingest sources mix settings: size 48x32 in {ingest_dir}, 24x16 in {small}. "
+                              "Shard them separately, re-ingest with one setting, or pass --allow-mixed")
+    index = write_shards([SourceSpec("ingest", ingest_dir), SourceSpec("ingest", small)],
+                         WriteConfig(tmp_path / "a", allow_mixed=True))
+    assert index["splits"]["train"]["samples"] + index["splits"]["val"]["samples"] == 15
+
+
+def test_one_folder_whose_manifests_disagree_is_refused(tmp_path):
+    (tmp_path / "in").mkdir()
+    root = make_ingest_folder_with(tmp_path / "in", fps={"alpha": 5.0})
+    with pytest.raises(UserError, match=rf"mix settings: fps 5.0 in {root}, 10.0 in {root}\.") as err:
+        write_shards([SourceSpec("ingest", root)], WriteConfig(tmp_path / "out"))
+    assert "\n" not in str(err.value)
