@@ -147,7 +147,6 @@ def evaluate(config: EvaluateConfig) -> dict:
         keep_rows = [cityscapes.bonnet_kept_rows(gt.shape[0]) for gt in gts]
         gts = [cityscapes.bonnet_crop(gt) for gt in gts]
         protocols = [metrics.CITYSCAPES_PAPER] * len(frames)
-        disps = predict_files(model, info, paths, device, config.batch_size, keep_rows, desc="evaluate")
         split_name = config.split
         disps = predict_files(model, info, paths, device, config.batch_size, keep_rows, desc="evaluate")
 

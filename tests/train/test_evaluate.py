@@ -7,8 +7,10 @@ import math
 
 import numpy as np
 import pytest
+import torch
 
 from geopre.errors import UserError
+from geopre.model.depth import DepthNet
 from geopre.train.evaluate import EvaluateConfig, evaluate
 from geopre.train.metrics import METRIC_NAMES, stereo_scale_factor
 
@@ -46,6 +48,31 @@ def test_cityscapes_is_scored_median_scaled_without_the_bonnet(synth_city_root, 
     sane(result["metrics"])
     assert result["protocol"]["drop_worst_fraction"] == 0.05 and result["protocol"]["crop"] is None
     assert (tmp_path / "eval_cityscapes_test.md").is_file()
+
+
+class ImagesThroughDepthNet:
+    """Counts the images every DepthNet forward pass receives, through torch's global module hook."""
+
+    def __init__(self):
+        self.images = 0
+
+    def __enter__(self):
+        def hook(module, inputs, output):
+            if isinstance(module, DepthNet):
+                self.images += inputs[0].shape[0]
+
+        self.handle = torch.nn.modules.module.register_module_forward_hook(hook)
+        return self
+
+    def __exit__(self, *exc):
+        self.handle.remove()
+
+
+def test_cityscapes_runs_the_network_once_per_frame(synth_city_root, tiny_model_file, tmp_path):
+    with ImagesThroughDepthNet() as counter:
+        result = evaluate(EvaluateConfig(tiny_model_file, synth_city_root, dataset="cityscapes", out_dir=tmp_path,
+                                         device="cpu"))
+    assert counter.images == result["images"]
 
 
 def test_missing_model_is_a_user_error(synth_kitti_root, tmp_path):
