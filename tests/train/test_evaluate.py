@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import math
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -11,8 +12,11 @@ import torch
 
 from geopre.errors import UserError
 from geopre.model.depth import DepthNet
-from geopre.train.evaluate import EvaluateConfig, evaluate
+from geopre.train.evaluate import EvaluateConfig, describe_stereo_scale, evaluate
 from geopre.train.metrics import METRIC_NAMES, stereo_scale_factor
+
+# real_calibration_root's 2011_09_26 baseline: (P_rect_02 - P_rect_03)[0, 3] / fx, over the nominal 0.1.
+REAL_KITTI_STEREO_SCALE = (44.85728 + 339.5242) / 721.5377 / 0.1
 
 
 def sane(metrics):
@@ -40,6 +44,38 @@ def test_kitti_eigen_median_scaled_exports_gt_once_and_writes_json_markdown_pred
     assert gt_file.stat().st_mtime_ns == stamp  # ground truth reused, not exported again
     assert stereo["stereo_scale"] == [pytest.approx(stereo_scale_factor(0.54), rel=1e-3)]
     assert "scale_ratio" not in stereo and stereo["metrics"] != result["metrics"]
+
+
+def test_dense_gt_follows_monodepth2_eigen_benchmark_unless_eigen_crop_is_asked(
+        synth_kitti_root, dense_root, tiny_model_file, tmp_path):
+    common = dict(gt_source="dense", dense_root=dense_root, gt_file=tmp_path / "gt_dense.npz", out_dir=tmp_path,
+                  device="cpu")
+    dense = evaluate(EvaluateConfig(tiny_model_file, synth_kitti_root, **common))
+    assert dense["protocol"]["gt_mask"] == "positive"
+    assert dense["protocol"]["crop"] is None and dense["protocol"]["gt_range_mask"] is False
+    cropped = evaluate(EvaluateConfig(tiny_model_file, synth_kitti_root, gt_mask="eigen-crop", **common))
+    assert cropped["protocol"]["crop"] == "eigen" and cropped["protocol"]["gt_range_mask"] is True
+    sane(dense["metrics"]), sane(cropped["metrics"])
+    assert dense["metrics"] != cropped["metrics"]
+    with pytest.raises(UserError, match="--gt-mask"):
+        evaluate(EvaluateConfig(tiny_model_file, synth_kitti_root, gt_mask="garg", out_dir=tmp_path, device="cpu"))
+
+
+def test_stereo_scale_and_its_source_follow_the_calibration(real_calibration_root, dense_root, tiny_model_file,
+                                                             tmp_path):
+    common = dict(gt_source="dense", dense_root=dense_root, gt_file=tmp_path / "gt_dense.npz", median_scaling=False,
+                  out_dir=tmp_path, device="cpu")
+    result = evaluate(EvaluateConfig(tiny_model_file, real_calibration_root, **common))
+    recorded = json.loads(Path(result["json"]).read_text())
+    assert recorded["stereo_scale"] == [pytest.approx(REAL_KITTI_STEREO_SCALE, abs=1e-6)]
+    assert recorded["stereo_scale_source"] == "calibration"
+    assert recorded["stereo_baselines"] == {"2011_09_26": pytest.approx(REAL_KITTI_STEREO_SCALE / 10, abs=1e-7)}
+    assert "stereo scale 5.3273 = baseline / 0.1 from the calibration (2011_09_26 0.5327 m)" in \
+        describe_stereo_scale(result)
+
+    parity = evaluate(EvaluateConfig(tiny_model_file, real_calibration_root, stereo_scale=5.4, **common))
+    assert parity["stereo_scale"] == [5.4] and parity["stereo_scale_source"] == "--stereo-scale"
+    assert "stereo_baselines" not in parity and describe_stereo_scale(parity) == "stereo scale 5.4000 from --stereo-scale"
 
 
 def test_cityscapes_is_scored_median_scaled_without_the_bonnet(synth_city_root, tiny_model_file, tmp_path):
