@@ -51,6 +51,7 @@ class EvaluateConfig:
     best: bool = False  # use the run's best epoch instead of its last
     out_dir: Path | None = None  # default: the run folder (or the model file's folder)
     save_predictions: bool = False
+    post_process: bool = False  # monodepth2's --post_process: also predict the mirrored image, blend
     batch_size: int = 8
     device: str = "auto"
 
@@ -95,15 +96,16 @@ def score(gts: list[np.ndarray], disps: list[np.ndarray], protocols: list[metric
 
 
 def predict_files(model, info: ModelInfo, paths: list[Path], device, batch_size: int,
-                  keep_rows: list[int | None] | None = None, desc: str = "predict") -> list[np.ndarray]:
-    """Scaled disparity at the training size for every image file, in order."""
+                  keep_rows: list[int | None] | None = None, desc: str = "predict",
+                  post_process: bool = False) -> list[np.ndarray]:
+    """Scaled disparity at the training size for every image file, in order (optionally post-processed)."""
     keep_rows = keep_rows or [None] * len(paths)
     disps: list[np.ndarray] = []
     with progress(total=len(paths), desc=desc, unit="img") as bar:
         for start in range(0, len(paths), batch_size):
             batch = torch.stack([load_image(p, (info.width, info.height), rows)
                                  for p, rows in zip(paths[start:start + batch_size], keep_rows[start:start + batch_size])])
-            disps.extend(predict_disparity(model.depth, batch.to(device), info))
+            disps.extend(predict_disparity(model.depth, batch.to(device), info, post_process))
             bar.update(len(batch))
     return disps
 
@@ -157,7 +159,8 @@ def evaluate(config: EvaluateConfig) -> dict:
         protocols = [kitti_protocol(info, baselines[day], config.median_scaling, config.stereo_scale, gt_mask)
                      for day in days]
         split_name = split_file.parent.name
-        disps = predict_files(model, info, paths, device, config.batch_size, desc="evaluate")
+        disps = predict_files(model, info, paths, device, config.batch_size, desc="evaluate",
+                              post_process=config.post_process)
     else:
         # "all": every annotated frame of every split, for a tree kept only for testing.
         splits = CITYSCAPES_SPLITS if config.split == "all" else (config.split,)
@@ -174,13 +177,15 @@ def evaluate(config: EvaluateConfig) -> dict:
         gts = [cityscapes.bonnet_crop(gt) for gt in gts]
         protocols = [metrics.CITYSCAPES_PAPER] * len(frames)
         split_name = config.split
-        disps = predict_files(model, info, paths, device, config.batch_size, keep_rows, desc="evaluate")
+        disps = predict_files(model, info, paths, device, config.batch_size, keep_rows, desc="evaluate",
+                              post_process=config.post_process)
 
     result = score(gts, disps, protocols)
-    label = f"{weights_file.parent.name}/{weights_file.stem}"
+    label = f"{weights_file.parent.name}/{weights_file.stem}" + (" +pp" if config.post_process else "")
     protocol = protocols[0]
     result.update({
         "dataset": config.dataset, "split": split_name, "model": str(weights_file), "mode": info.mode,
+        "post_process": config.post_process,
         "protocol": {"median_scaling": protocol.median_scaling, "crop": protocol.crop,
                      "drop_worst_fraction": protocol.drop_worst_fraction, "min_depth": protocol.min_depth,
                      "max_depth": protocol.max_depth, "gt_range_mask": protocol.gt_range_mask,

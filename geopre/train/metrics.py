@@ -84,6 +84,29 @@ def resize_disparity(disparity: np.ndarray, height: int, width: int) -> np.ndarr
     return cv2.resize(np.asarray(disparity, dtype=np.float32), (width, height), interpolation=cv2.INTER_LINEAR)
 
 
+def post_process_disparity(disp: np.ndarray, mirrored_disp: np.ndarray) -> np.ndarray:
+    """Blend a disparity with the one predicted for the mirrored image (monodepth v1's post-processing).
+
+    ``mirrored_disp`` is the network's output for the horizontally flipped image, flipped back, so
+    both are (..., H, W) in the original orientation. A network sees nothing beyond an image's left
+    border, and its left-most columns are where its errors gather (disocclusions); in the mirrored
+    image those columns lie on the right. So the left-most 5 % of columns come from
+    ``mirrored_disp``, the right-most 5 % from ``disp``, a linear ramp over the next 5 % on each
+    side, and the mean of the two elsewhere: with column position ``x`` in [0, 1],
+    ``left_weight = 1 - clip(20 (x - 0.05), 0, 1)``, ``right_weight`` its mirror image, and
+    ``out = right_weight * disp + left_weight * mirrored + (1 - left - right) * mean``.
+    """
+    disp = np.asarray(disp, dtype=np.float32)
+    mirrored_disp = np.asarray(mirrored_disp, dtype=np.float32)
+    if disp.shape != mirrored_disp.shape:
+        raise ValueError(f"disparity {disp.shape} and mirrored disparity {mirrored_disp.shape} differ in shape")
+    columns = np.linspace(0.0, 1.0, disp.shape[-1])
+    left_weight = (1.0 - np.clip(20.0 * (columns - 0.05), 0.0, 1.0)).astype(np.float32)
+    right_weight = left_weight[::-1]
+    mean = 0.5 * (disp + mirrored_disp)
+    return right_weight * disp + left_weight * mirrored_disp + (1.0 - left_weight - right_weight) * mean
+
+
 def drop_worst(gt: np.ndarray, pred: np.ndarray, fraction: float) -> tuple[np.ndarray, np.ndarray]:
     """Remove the ``floor(fraction * n)`` pixels with the largest absolute error ``|gt - pred|``.
 

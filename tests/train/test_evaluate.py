@@ -111,6 +111,19 @@ def test_cityscapes_runs_the_network_once_per_frame(synth_city_root, tiny_model_
     assert counter.images == result["images"]
 
 
+def test_post_processing_feeds_each_image_and_its_mirror_and_is_recorded(synth_kitti_root, tiny_model_file,
+                                                                          tmp_path):
+    plain = evaluate(EvaluateConfig(tiny_model_file, synth_kitti_root, out_dir=tmp_path, device="cpu"))
+    with ImagesThroughDepthNet() as counter:
+        processed = evaluate(EvaluateConfig(tiny_model_file, synth_kitti_root, out_dir=tmp_path, post_process=True,
+                                            device="cpu"))
+    assert counter.images == 2 * processed["images"]
+    assert processed["post_process"] is True and plain["post_process"] is False
+    assert json.loads(Path(processed["json"]).read_text())["post_process"] is True
+    assert "+pp |" in processed["markdown"] and processed["metrics"] != plain["metrics"]
+    sane(processed["metrics"])
+
+
 def test_missing_model_is_a_user_error(synth_kitti_root, tmp_path):
     with pytest.raises(UserError, match="model not found"):
         evaluate(EvaluateConfig(tmp_path / "nothing.safetensors", synth_kitti_root))

@@ -19,6 +19,7 @@ from geopre.train.metrics import (
     evaluate_depth_pair,
     markdown_header,
     markdown_row,
+    post_process_disparity,
     scale_ratio_summary,
     stereo_scale_factor,
 )
@@ -126,6 +127,24 @@ def test_positive_mask_still_clamps_predictions_to_80_m():
     result = evaluate_depth_pair(np.array([[100.0, 10.0]]), np.array([[1e-4, 0.1]]),
                                  **asdict(KITTI_GT_MASKS["positive"]) | {"median_scaling": False})
     assert result.errors["abs_rel"] == pytest.approx((20 / 100 + 0) / 2)  # 1e4 m clamped to 80 m
+
+
+def test_post_processing_ramps_on_a_hand_worked_41_column_map():
+    # 41 columns sit at x = 0, 0.025, ..., 1; left weight 1 - clip(20 (x - 0.05), 0, 1) is
+    # 1, 1, 1, 0.5 for columns 0-3 and 0 from column 4; the right weight mirrors it.
+    disp, mirrored = np.ones((2, 41)), np.full((2, 41), 3.0)  # mean 2
+    blended = post_process_disparity(disp, mirrored)
+    expected = np.full(41, 2.0)
+    expected[:3], expected[3] = 3.0, 0.5 * 3.0 + 0.5 * 2.0  # from the mirrored prediction, then the ramp
+    expected[-3:], expected[-4] = 1.0, 0.5 * 1.0 + 0.5 * 2.0
+    np.testing.assert_allclose(blended, np.stack([expected, expected]), rtol=1e-6)
+
+
+def test_post_processing_keeps_a_left_right_symmetric_prediction():
+    row = np.array([0.1, 0.3, 0.7, 0.2, 0.7, 0.3, 0.1], dtype=np.float32)  # symmetric about the middle
+    disp = np.tile(row, (3, 4, 1))  # (batch, H, W)
+    # A symmetric scene: the mirrored image's prediction, flipped back, is the same map.
+    np.testing.assert_allclose(post_process_disparity(disp, disp[..., ::-1]), disp, rtol=1e-6)
 
 
 def test_worst_five_percent_drop_removes_the_one_outlier_of_twenty():
