@@ -191,32 +191,43 @@ def finetune(data_root, run_dir, mode, split_dir, init, imagenet_weights, arch, 
 @click.option("--gt-source", default="velodyne", show_default=True,
               help="KITTI ground truth: velodyne (Eigen) or dense (KITTI depth annotations).")
 @click.option("--dense-root", type=_PATH, help="Folder of KITTI's data_depth_annotated, for --gt-source dense.")
+@click.option("--gt-mask", help="KITTI pixels scored: eigen-crop (1e-3 < gt < 80 m inside the Garg crop, monodepth2's "
+              "eigen split) or positive (every gt > 0, monodepth2's eigen_benchmark). "
+              "[default: eigen-crop for velodyne, positive for dense]")
 @click.option("--median-scaling/--no-median-scaling", default=None,
               help="Scale each prediction by median(gt) / median(pred). [default: on for M models, off for S and MS]")
 @click.option("--stereo-scale", type=float,
-              help="Fixed scale without median scaling. [default: baseline / 0.1 from each drive's calibration, 5.4 on KITTI]")
+              help="Fixed scale without median scaling; 5.4 reproduces monodepth2's tables. "
+                   "[default: baseline / 0.1 from each drive's calibration, 5.327 on KITTI 2011_09_26]")
 @click.option("--best", is_flag=True, help="Use the run's best epoch (best.safetensors) instead of its last.")
 @click.option("--out", "out_dir", type=_PATH, help="Output folder. [default: the run folder]")
 @click.option("--save-predictions", is_flag=True, help="Also write the predicted disparities as one .npy.")
+@click.option("--post-process", is_flag=True,
+              help="monodepth2's post-processing: also predict each mirrored image and blend the two (twice the work).")
 @click.option("--batch-size", default=8, show_default=True, type=int, help="Images per forward pass.")
 @click.option("--device", default="auto", show_default=True, help="auto, cpu, cuda or cuda:N.")
-def evaluate(model, data_root, dataset, split_file, split, gt_file, gt_source, dense_root, median_scaling,
-             stereo_scale, best, out_dir, save_predictions, batch_size, device):
+def evaluate(model, data_root, dataset, split_file, split, gt_file, gt_source, dense_root, gt_mask, median_scaling,
+             stereo_scale, best, out_dir, save_predictions, post_process, batch_size, device):
     """Score MODEL (run folder, checkpoint folder or .safetensors) on DATA_ROOT with the Eigen protocol.
 
     Writes eval_<dataset>_<split>.json and .md (a markdown table row) and prints the row.
     """
-    from geopre.train.evaluate import EvaluateConfig, evaluate as run
+    from geopre.train.evaluate import EvaluateConfig, describe_stereo_scale, evaluate as run
     from geopre.train.metrics import markdown_header
 
     result = run(EvaluateConfig(
         model=model, data_root=data_root, dataset=dataset.lower(), split_file=split_file, split=split, gt_file=gt_file,
-        gt_source=gt_source, dense_root=dense_root, median_scaling=median_scaling, stereo_scale=stereo_scale,
-        best=best, out_dir=out_dir, save_predictions=save_predictions, batch_size=batch_size, device=device))
+        gt_source=gt_source, dense_root=dense_root, gt_mask=gt_mask, median_scaling=median_scaling,
+        stereo_scale=stereo_scale,
+        best=best, out_dir=out_dir, save_predictions=save_predictions, post_process=post_process,
+        batch_size=batch_size, device=device))
     click.echo(markdown_header())
     click.echo(result["markdown"])
     if "scale_ratio" in result:
         click.echo(f"scaling ratios | med: {result['scale_ratio']['median']:.3f} | std: {result['scale_ratio']['std']:.3f}")
+    stereo_scale_line = describe_stereo_scale(result)
+    if stereo_scale_line:
+        click.echo(stereo_scale_line)
     click.echo(f"{result['images']} images; written {result['json']}")
 
 
@@ -228,13 +239,15 @@ def evaluate(model, data_root, dataset, split_file, split, gt_file, gt_source, d
               help="Also write <name>_depth.npy (metres for S/MS models, relative scale for M).")
 @click.option("--best", is_flag=True, help="Use the run's best epoch (best.safetensors) instead of its last.")
 @click.option("--video-stride", default=1, show_default=True, type=int, help="Keep every N-th video frame.")
+@click.option("--post-process", is_flag=True,
+              help="monodepth2's post-processing: also predict each mirrored frame and blend the two (twice the work).")
 @click.option("--device", default="auto", show_default=True, help="auto, cpu, cuda or cuda:N.")
-def predict(model, inputs, out_dir, save_depth, best, video_stride, device):
+def predict(model, inputs, out_dir, save_depth, best, video_stride, post_process, device):
     """Depth for INPUTS (images, folders of images, videos) as magma PNGs, from MODEL."""
     from geopre.train.predict import PredictConfig, predict as run
 
     summary = run(PredictConfig(model=model, inputs=tuple(inputs), out_dir=out_dir, save_depth=save_depth,
-                                best=best, video_stride=video_stride, device=device))
+                                best=best, video_stride=video_stride, post_process=post_process, device=device))
     click.echo(f"{summary['frames']} depth maps in {summary['out_dir']}")
     if save_depth and not summary["metric_depth"]:
         click.echo(f"note: a {summary['mode']} model's depth is relative (unknown scale), not metres")

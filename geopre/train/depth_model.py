@@ -25,6 +25,7 @@ from geopre.io import atomic_path
 from geopre.model.depth import DepthNet, PoseNet, disp_to_depth
 from geopre.model.geometry import pose_vec_to_matrix
 from geopre.model.init import initialise_encoders
+from geopre.train.metrics import post_process_disparity
 
 METADATA_KEY = "geopre"
 MODEL_FILE = "model.safetensors"  # weights after the last finished epoch
@@ -149,11 +150,20 @@ def load_model(path: Path, best: bool = False, device: str | torch.device = "cpu
 
 
 @torch.no_grad()
-def predict_disparity(depth_net: nn.Module, images: torch.Tensor, info: ModelInfo) -> np.ndarray:
+def predict_disparity(depth_net: nn.Module, images: torch.Tensor, info: ModelInfo,
+                      post_process: bool = False) -> np.ndarray:
     """(B, 3, H, W) images at the training size -> (B, H, W) scaled disparity (1 / depth), float32.
 
     "Scaled" as monodepth2's evaluation uses it: the sigmoid mapped onto [1/max_depth, 1/min_depth].
+    ``post_process`` also predicts the mirrored images (in the same forward pass, as monodepth2) and
+    blends both with :func:`~geopre.train.metrics.post_process_disparity`.
     """
+    if post_process:
+        images = torch.cat([images, torch.flip(images, [3])])
     disp = depth_net(images)[0]
     scaled, _ = disp_to_depth(disp.float(), info.min_depth, info.max_depth)
-    return scaled[:, 0].cpu().numpy()
+    scaled = scaled[:, 0].cpu().numpy()
+    if not post_process:
+        return scaled
+    count = len(scaled) // 2
+    return post_process_disparity(scaled[:count], scaled[count:, :, ::-1])

@@ -30,6 +30,9 @@ from geopre.train.depth_model import ModelInfo, load_model, predict_disparity, r
 
 
 CITYSCAPES_SPLITS = ("train", "val", "test")
+# monodepth2 scores velodyne ground truth (its eigen split) inside the Garg crop with gt capped to
+# 80 m, and the dense ground truth (eigen_benchmark) at every pixel with gt > 0.
+DEFAULT_GT_MASK = {"velodyne": "eigen-crop", "dense": "positive"}
 
 
 @dataclass(frozen=True)
@@ -41,27 +44,44 @@ class EvaluateConfig:
     split: str = "test"  # Cityscapes split folder, or "all" (every split: a tree kept for testing only)
     gt_file: Path | None = None  # KITTI; default gt_depths.npz beside the split file
     gt_source: str = "velodyne"  # velodyne (Eigen) | dense (improved KITTI depth)
+    gt_mask: str | None = None  # a metrics.KITTI_GT_MASKS name; None: DEFAULT_GT_MASK[gt_source]
     dense_root: Path | None = None
     median_scaling: bool | None = None  # None: median for M models, stereo scale for S and MS
     stereo_scale: float | None = None  # None: calibration baseline / 0.1 per image
     best: bool = False  # use the run's best epoch instead of its last
     out_dir: Path | None = None  # default: the run folder (or the model file's folder)
     save_predictions: bool = False
+    post_process: bool = False  # monodepth2's --post_process: also predict the mirrored image, blend
     batch_size: int = 8
     device: str = "auto"
 
 
 def kitti_protocol(info: ModelInfo, baseline: float, median_scaling: bool | None = None,
-                   stereo_scale: float | None = None) -> metrics.EvalProtocol:
-    """The Eigen protocol for a model: median scaling (M) or a fixed scale (S, MS: metric by stereo).
+                   stereo_scale: float | None = None, gt_mask: str = "eigen-crop") -> metrics.EvalProtocol:
+    """The Eigen protocol for a model: median scaling (M) or a fixed scale (S, MS: metric by stereo),
+    scoring the ground-truth pixels that ``gt_mask`` (a :data:`metrics.KITTI_GT_MASKS` name) keeps.
 
-    The fixed scale defaults to the image's own rig, ``baseline / 0.1`` (5.4 on KITTI).
+    The fixed scale defaults to the image's own rig, ``baseline / 0.1``: 5.327 on KITTI's 2011_09_26
+    calibration, where monodepth2 uses the rounded 5.4 (``stereo_scale=5.4`` reproduces its tables).
     """
+    base = metrics.KITTI_GT_MASKS[gt_mask]
     median = not info.metric if median_scaling is None else median_scaling
     if median:
-        return metrics.KITTI_EIGEN_MONO
+        return base
     scale = stereo_scale if stereo_scale is not None else metrics.stereo_scale_factor(baseline)
-    return replace(metrics.KITTI_EIGEN_MONO, median_scaling=False, fixed_scale=scale)
+    return replace(base, median_scaling=False, fixed_scale=scale)
+
+
+def describe_stereo_scale(result: dict) -> str | None:
+    """One line saying which fixed scale an evaluation used and where it came from (None: median scaled)."""
+    if "stereo_scale" not in result:
+        return None
+    scales = ", ".join(f"{scale:.4f}" for scale in result["stereo_scale"])
+    if result["stereo_scale_source"] != "calibration":
+        return f"stereo scale {scales} from {result['stereo_scale_source']}"
+    baselines = ", ".join(f"{day} {baseline:.4f} m" for day, baseline in result["stereo_baselines"].items())
+    return (f"stereo scale {scales} = baseline / {metrics.STEREO_TRAINING_BASELINE} from the calibration "
+            f"({baselines}); --stereo-scale 5.4 reproduces monodepth2's tables")
 
 
 def score(gts: list[np.ndarray], disps: list[np.ndarray], protocols: list[metrics.EvalProtocol]) -> dict:
@@ -76,15 +96,16 @@ def score(gts: list[np.ndarray], disps: list[np.ndarray], protocols: list[metric
 
 
 def predict_files(model, info: ModelInfo, paths: list[Path], device, batch_size: int,
-                  keep_rows: list[int | None] | None = None, desc: str = "predict") -> list[np.ndarray]:
-    """Scaled disparity at the training size for every image file, in order."""
+                  keep_rows: list[int | None] | None = None, desc: str = "predict",
+                  post_process: bool = False) -> list[np.ndarray]:
+    """Scaled disparity at the training size for every image file, in order (optionally post-processed)."""
     keep_rows = keep_rows or [None] * len(paths)
     disps: list[np.ndarray] = []
     with progress(total=len(paths), desc=desc, unit="img") as bar:
         for start in range(0, len(paths), batch_size):
             batch = torch.stack([load_image(p, (info.width, info.height), rows)
                                  for p, rows in zip(paths[start:start + batch_size], keep_rows[start:start + batch_size])])
-            disps.extend(predict_disparity(model.depth, batch.to(device), info))
+            disps.extend(predict_disparity(model.depth, batch.to(device), info, post_process))
             bar.update(len(batch))
     return disps
 
@@ -110,6 +131,11 @@ def evaluate(config: EvaluateConfig) -> dict:
     """Run the evaluation, write JSON + markdown (+ predictions); return the JSON's content."""
     if config.dataset not in ("kitti", "cityscapes"):
         raise UserError(f"--dataset must be kitti or cityscapes (got {config.dataset!r})")
+    if config.gt_source not in DEFAULT_GT_MASK:
+        raise UserError(f"--gt-source must be velodyne or dense (got {config.gt_source!r})")
+    gt_mask = config.gt_mask or DEFAULT_GT_MASK[config.gt_source]
+    if gt_mask not in metrics.KITTI_GT_MASKS:
+        raise UserError(f"--gt-mask must be one of {', '.join(metrics.KITTI_GT_MASKS)} (got {gt_mask!r})")
     weights_file = resolve_model_file(config.model, config.best)
     device = torch.device("cuda" if config.device == "auto" and torch.cuda.is_available() else
                           "cpu" if config.device == "auto" else config.device)
@@ -128,10 +154,13 @@ def evaluate(config: EvaluateConfig) -> dict:
         if len(gts) != len(entries):
             raise UserError(f"{config.gt_file}: holds {len(gts)} depth maps but {split_file} lists {len(entries)} frames")
         paths = [tree.image_path(e.folder, e.frame_index, e.side) for e in entries]
-        protocols = [kitti_protocol(info, tree.calibration(e.folder).stereo_baseline, config.median_scaling,
-                                    config.stereo_scale) for e in entries]
+        days = [tree.calibration_dir(e.folder).name for e in entries]
+        baselines = {day: tree.calibration(e.folder).stereo_baseline for day, e in zip(days, entries)}
+        protocols = [kitti_protocol(info, baselines[day], config.median_scaling, config.stereo_scale, gt_mask)
+                     for day in days]
         split_name = split_file.parent.name
-        disps = predict_files(model, info, paths, device, config.batch_size, desc="evaluate")
+        disps = predict_files(model, info, paths, device, config.batch_size, desc="evaluate",
+                              post_process=config.post_process)
     else:
         # "all": every annotated frame of every split, for a tree kept only for testing.
         splits = CITYSCAPES_SPLITS if config.split == "all" else (config.split,)
@@ -147,22 +176,29 @@ def evaluate(config: EvaluateConfig) -> dict:
         keep_rows = [cityscapes.bonnet_kept_rows(gt.shape[0]) for gt in gts]
         gts = [cityscapes.bonnet_crop(gt) for gt in gts]
         protocols = [metrics.CITYSCAPES_PAPER] * len(frames)
-        disps = predict_files(model, info, paths, device, config.batch_size, keep_rows, desc="evaluate")
         split_name = config.split
-        disps = predict_files(model, info, paths, device, config.batch_size, keep_rows, desc="evaluate")
+        disps = predict_files(model, info, paths, device, config.batch_size, keep_rows, desc="evaluate",
+                              post_process=config.post_process)
 
     result = score(gts, disps, protocols)
-    label = f"{weights_file.parent.name}/{weights_file.stem}"
+    label = f"{weights_file.parent.name}/{weights_file.stem}" + (" +pp" if config.post_process else "")
     protocol = protocols[0]
     result.update({
         "dataset": config.dataset, "split": split_name, "model": str(weights_file), "mode": info.mode,
+        "post_process": config.post_process,
         "protocol": {"median_scaling": protocol.median_scaling, "crop": protocol.crop,
                      "drop_worst_fraction": protocol.drop_worst_fraction, "min_depth": protocol.min_depth,
-                     "max_depth": protocol.max_depth},
+                     "max_depth": protocol.max_depth, "gt_range_mask": protocol.gt_range_mask,
+                     "gt_mask": gt_mask if config.dataset == "kitti" else None},
         "markdown": metrics.markdown_row(label, result["metrics"]),
     })
     if not protocol.median_scaling:
         result["stereo_scale"] = sorted({p.fixed_scale for p in protocols})
+        if config.stereo_scale is not None:
+            result["stereo_scale_source"] = "--stereo-scale"
+        else:
+            result["stereo_scale_source"] = "calibration"
+            result["stereo_baselines"] = {day: baselines[day] for day in sorted(set(days))}
     stem = out_dir / f"eval_{config.dataset}_{split_name}"
     atomic_write_json(stem.with_suffix(".json"), result)
     atomic_write_text(stem.with_suffix(".md"), metrics.markdown_header() + "\n" + result["markdown"] + "\n")

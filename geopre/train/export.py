@@ -1,7 +1,8 @@
 """`geopre export`: the pretrained structure encoder in the two forms people load.
 
-* ``<out>``: monodepth2's ``encoder.pth`` layout (every key prefixed ``encoder.``, plus the training
-  ``height``, ``width`` and ``use_stereo``), to drop into monodepth2 or ``geopre finetune --init``.
+* ``<out>``: what monodepth2's ``save_model`` writes for its encoder: every ``ResnetEncoder`` key
+  (``encoder.`` + the torchvision name, the classifier ``encoder.fc.*`` included) plus the training
+  ``height``, ``width`` and ``use_stereo``, to drop into monodepth2 or ``geopre finetune --init``.
 * ``<out stem>_torchvision.pth``: a plain torchvision ResNet state dict without ``fc``, which loads
   with ``strict=True`` into ``torchvision.models.resnetXX()`` once ``fc`` is replaced by Identity.
 """
@@ -40,10 +41,13 @@ def export_encoder(run_dir: Path | str, out: Path | str) -> tuple[Path, Path]:
     state = encoder_state(run_dir)
     # Prove the torchvision form loads strictly before writing anything.
     reference = getattr(torchvision.models, config["arch"])(weights=None)
+    # monodepth2 loads encoder.pth strictly into a whole torchvision ResNet, so it needs fc.* although
+    # its forward pass stops at layer4. Pretraining has no classifier: zeros fill the slot.
+    classifier = {f"fc.{k}": torch.zeros_like(v) for k, v in reference.fc.state_dict().items()}
     reference.fc = torch.nn.Identity()
     reference.load_state_dict(state, strict=True)
     width, height = config["size"]
-    monodepth2 = {f"encoder.{k}": v for k, v in state.items()}
+    monodepth2 = {f"encoder.{k}": v for k, v in {**state, **classifier}.items()}
     monodepth2.update({"height": height, "width": width, "use_stereo": False})
     torchvision_path = out.with_name(f"{out.stem}_torchvision{out.suffix or '.pth'}")
     for path, payload in ((out, monodepth2), (torchvision_path, state)):

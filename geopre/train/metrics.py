@@ -1,7 +1,8 @@
 """Depth-evaluation maths: the Eigen protocol as monodepth2 runs it, plus the paper's Cityscapes variant.
 
 Per image: resize the predicted disparity to the ground-truth size (bilinear), depth = 1 / disp,
-keep gt pixels inside (min_depth, max_depth) and the crop, multiply by a fixed stereo scale or
+keep gt pixels inside (min_depth, max_depth) and the crop (or, for KITTI's dense ground truth as
+monodepth2's ``eigen_benchmark``, every gt > 0), multiply by a fixed stereo scale or
 the per-image median ratio, clamp to [min_depth, max_depth], optionally drop the worst pixels,
 compute seven errors. The dataset score is the mean over images (:func:`aggregate`).
 """
@@ -30,7 +31,9 @@ EIGEN_CROP = (0.40810811, 0.99189189, 0.03594771, 0.96405229)
 
 # monodepth2 trains stereo models with a nominal baseline of 0.1 units.
 STEREO_TRAINING_BASELINE = 0.1
-KITTI_BASELINE = 0.54  # metres; 0.54 / 0.1 gives monodepth2's STEREO_SCALE_FACTOR of 5.4
+# metres, nominal; 0.54 / 0.1 is monodepth2's STEREO_SCALE_FACTOR of 5.4. The rectified calibration
+# of a real recording day gives slightly less (2011_09_26: 0.5327 m), which `evaluate` uses by default.
+KITTI_BASELINE = 0.54
 
 Crop = Literal["eigen"] | None
 
@@ -81,6 +84,29 @@ def resize_disparity(disparity: np.ndarray, height: int, width: int) -> np.ndarr
     return cv2.resize(np.asarray(disparity, dtype=np.float32), (width, height), interpolation=cv2.INTER_LINEAR)
 
 
+def post_process_disparity(disp: np.ndarray, mirrored_disp: np.ndarray) -> np.ndarray:
+    """Blend a disparity with the one predicted for the mirrored image (monodepth v1's post-processing).
+
+    ``mirrored_disp`` is the network's output for the horizontally flipped image, flipped back, so
+    both are (..., H, W) in the original orientation. A network sees nothing beyond an image's left
+    border, and its left-most columns are where its errors gather (disocclusions); in the mirrored
+    image those columns lie on the right. So the left-most 5 % of columns come from
+    ``mirrored_disp``, the right-most 5 % from ``disp``, a linear ramp over the next 5 % on each
+    side, and the mean of the two elsewhere: with column position ``x`` in [0, 1],
+    ``left_weight = 1 - clip(20 (x - 0.05), 0, 1)``, ``right_weight`` its mirror image, and
+    ``out = right_weight * disp + left_weight * mirrored + (1 - left - right) * mean``.
+    """
+    disp = np.asarray(disp, dtype=np.float32)
+    mirrored_disp = np.asarray(mirrored_disp, dtype=np.float32)
+    if disp.shape != mirrored_disp.shape:
+        raise ValueError(f"disparity {disp.shape} and mirrored disparity {mirrored_disp.shape} differ in shape")
+    columns = np.linspace(0.0, 1.0, disp.shape[-1])
+    left_weight = (1.0 - np.clip(20.0 * (columns - 0.05), 0.0, 1.0)).astype(np.float32)
+    right_weight = left_weight[::-1]
+    mean = 0.5 * (disp + mirrored_disp)
+    return right_weight * disp + left_weight * mirrored_disp + (1.0 - left_weight - right_weight) * mean
+
+
 def drop_worst(gt: np.ndarray, pred: np.ndarray, fraction: float) -> tuple[np.ndarray, np.ndarray]:
     """Remove the ``floor(fraction * n)`` pixels with the largest absolute error ``|gt - pred|``.
 
@@ -115,11 +141,13 @@ def evaluate_depth_pair(
     fixed_scale: float | None = None,
     crop: Crop = "eigen",
     drop_worst_fraction: float = 0.0,
+    gt_range_mask: bool = True,
 ) -> PairEvaluation:
     """Score one predicted disparity map against one ground-truth depth map (0 = no measurement).
 
     Order (monodepth2's, then the paper's outlier drop): resize ``pred_disp`` to ``gt``'s size;
-    depth = 1 / disp; keep pixels with ``min_depth < gt < max_depth`` inside ``crop``; multiply
+    depth = 1 / disp; keep pixels with ``min_depth < gt < max_depth`` (every ``gt > 0`` when
+    ``gt_range_mask`` is False) inside ``crop``; multiply
     by ``fixed_scale`` (e.g. :func:`stereo_scale_factor`) if given; with ``median_scaling`` multiply
     by ``median(gt) / median(pred)`` over the kept pixels; clamp to [min_depth, max_depth]; drop
     the worst ``drop_worst_fraction`` pixels by ``|gt - pred|`` (:func:`drop_worst`); compute errors.
@@ -135,7 +163,7 @@ def evaluate_depth_pair(
     with np.errstate(divide="ignore"):
         pred_depth = 1.0 / resize_disparity(pred_disp, height, width).astype(np.float64)
 
-    valid = (gt > min_depth) & (gt < max_depth)
+    valid = (gt > min_depth) & (gt < max_depth) if gt_range_mask else gt > 0
     if crop == "eigen":
         valid &= eigen_crop_mask(height, width)
     elif crop is not None:
@@ -169,11 +197,20 @@ class EvalProtocol:
     fixed_scale: float | None = None
     crop: Crop = "eigen"
     drop_worst_fraction: float = 0.0
+    gt_range_mask: bool = True  # False: score every gt > 0, not only gt in (min_depth, max_depth)
 
 
 # Paper section V-A: monocular models are median scaled; stereo models use the rig's scale.
 KITTI_EIGEN_MONO = EvalProtocol()
 KITTI_EIGEN_STEREO = EvalProtocol(median_scaling=False, fixed_scale=stereo_scale_factor(KITTI_BASELINE))
+# Which KITTI ground-truth pixels are scored (``geopre evaluate --gt-mask``). monodepth2's
+# evaluate_depth.py uses "eigen-crop" for its eigen split (velodyne) and "positive" for every
+# other split, eigen_benchmark (the dense, improved ground truth) included: no Garg crop, no cap on
+# the ground truth; predictions are still clamped to [MIN_DEPTH, MAX_DEPTH].
+KITTI_GT_MASKS = {
+    "eigen-crop": KITTI_EIGEN_MONO,
+    "positive": EvalProtocol(crop=None, gt_range_mask=False),
+}
 # Paper section V-C: median scaled, worst 5% removed. No Eigen crop: the caller bonnet-crops
 # (geopre.data.cityscapes.bonnet_crop) the ground truth to match the image the network saw.
 CITYSCAPES_PAPER = EvalProtocol(median_scaling=True, crop=None, drop_worst_fraction=0.05)

@@ -39,6 +39,7 @@ class PredictConfig:
     save_depth: bool = False
     best: bool = False
     video_stride: int = 1  # keep every n-th video frame
+    post_process: bool = False  # also predict the mirrored frame and blend (monodepth2's post-processing)
     device: str = "auto"
 
 
@@ -129,7 +130,7 @@ def predict(config: PredictConfig) -> dict:
     with progress(total=len(images) + video_frames or None, desc="predict", unit="frame") as bar:
         for name, rgb in frames():
             batch = image_tensor(Image.fromarray(rgb), (info.width, info.height))[None].to(device)
-            disp = resize_disparity(predict_disparity(model.depth, batch, info)[0], *rgb.shape[:2])
+            disp = resize_disparity(predict_disparity(model.depth, batch, info, config.post_process)[0], *rgb.shape[:2])
             save_png(out_dir / f"{name}_disp.png", colourise_disparity(disp))
             if config.save_depth:
                 with atomic_path(out_dir / f"{name}_depth.npy") as tmp:

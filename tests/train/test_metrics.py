@@ -10,6 +10,7 @@ from geopre.errors import UserError
 from geopre.train.metrics import (
     CITYSCAPES_PAPER,
     KITTI_EIGEN_STEREO,
+    KITTI_GT_MASKS,
     METRIC_NAMES,
     aggregate,
     compute_errors,
@@ -18,6 +19,7 @@ from geopre.train.metrics import (
     evaluate_depth_pair,
     markdown_header,
     markdown_row,
+    post_process_disparity,
     scale_ratio_summary,
     stereo_scale_factor,
 )
@@ -89,6 +91,60 @@ def test_eigen_crop_excludes_pixels_outside_it():
     result = evaluate_depth_pair(gt, disp, median_scaling=False)
     assert result.valid_pixels == 1
     assert result.errors["abs_rel"] == pytest.approx(0.0, abs=1e-6)
+
+
+# A 4x4 ground truth (0 = no measurement) against a constant 10 m prediction, no scaling. The Eigen
+# crop of a 4x4 map is rows int(1.63)..int(3.97) = 1, 2 and columns int(0.14)..int(3.86) = 0, 1, 2.
+GT_4x4 = np.array([
+    [5.0, 0.0, 0.0, 0.0],  # row 0: outside the crop
+    [10.0, 20.0, 100.0, 0.0],  # 100 m: beyond the 80 m cap; column 3 outside the crop
+    [0.0, 16.0, 10.0, 40.0],
+    [0.0, 0.0, 0.0, 10.0],  # row 3: outside the crop
+])
+
+
+def test_eigen_crop_mask_keeps_capped_gt_inside_the_crop():
+    result = evaluate_depth_pair(GT_4x4, np.full((4, 4), 0.1), **asdict(KITTI_GT_MASKS["eigen-crop"]) | {
+        "median_scaling": False})
+    # kept gt 10, 20, 16, 10: |gt - 10| / gt = 0, 0.5, 0.375, 0; max ratio 1, 2, 1.6, 1
+    assert result.valid_pixels == 4
+    assert result.errors["abs_rel"] == pytest.approx((0 + 0.5 + 0.375 + 0) / 4)
+    assert result.errors["rmse"] == pytest.approx(math.sqrt((0 + 100 + 36 + 0) / 4))
+    assert result.errors["a1"] == pytest.approx(2 / 4)
+
+
+def test_positive_mask_keeps_every_measured_pixel_as_monodepth2_eigen_benchmark():
+    result = evaluate_depth_pair(GT_4x4, np.full((4, 4), 0.1), **asdict(KITTI_GT_MASKS["positive"]) | {
+        "median_scaling": False})
+    # kept gt 5, 10, 20, 100, 16, 10, 40, 10: |gt - 10| / gt = 1, 0, 0.5, 0.9, 0.375, 0, 0.75, 0
+    assert result.valid_pixels == 8
+    assert result.errors["abs_rel"] == pytest.approx(3.525 / 8)
+    assert result.errors["rmse"] == pytest.approx(math.sqrt((25 + 0 + 100 + 8100 + 36 + 0 + 900 + 0) / 8))
+    assert result.errors["a1"] == pytest.approx(3 / 8)
+
+
+def test_positive_mask_still_clamps_predictions_to_80_m():
+    result = evaluate_depth_pair(np.array([[100.0, 10.0]]), np.array([[1e-4, 0.1]]),
+                                 **asdict(KITTI_GT_MASKS["positive"]) | {"median_scaling": False})
+    assert result.errors["abs_rel"] == pytest.approx((20 / 100 + 0) / 2)  # 1e4 m clamped to 80 m
+
+
+def test_post_processing_ramps_on_a_hand_worked_41_column_map():
+    # 41 columns sit at x = 0, 0.025, ..., 1; left weight 1 - clip(20 (x - 0.05), 0, 1) is
+    # 1, 1, 1, 0.5 for columns 0-3 and 0 from column 4; the right weight mirrors it.
+    disp, mirrored = np.ones((2, 41)), np.full((2, 41), 3.0)  # mean 2
+    blended = post_process_disparity(disp, mirrored)
+    expected = np.full(41, 2.0)
+    expected[:3], expected[3] = 3.0, 0.5 * 3.0 + 0.5 * 2.0  # from the mirrored prediction, then the ramp
+    expected[-3:], expected[-4] = 1.0, 0.5 * 1.0 + 0.5 * 2.0
+    np.testing.assert_allclose(blended, np.stack([expected, expected]), rtol=1e-6)
+
+
+def test_post_processing_keeps_a_left_right_symmetric_prediction():
+    row = np.array([0.1, 0.3, 0.7, 0.2, 0.7, 0.3, 0.1], dtype=np.float32)  # symmetric about the middle
+    disp = np.tile(row, (3, 4, 1))  # (batch, H, W)
+    # A symmetric scene: the mirrored image's prediction, flipped back, is the same map.
+    np.testing.assert_allclose(post_process_disparity(disp, disp[..., ::-1]), disp, rtol=1e-6)
 
 
 def test_worst_five_percent_drop_removes_the_one_outlier_of_twenty():

@@ -35,6 +35,21 @@ def test_images_folder_and_video_give_one_png_per_frame_at_input_size(synth_kitt
     assert depth.shape == (64, 208) and np.isfinite(depth).all() and (depth > 0).all()
 
 
+def test_post_processed_depth_of_a_mirrored_image_is_the_mirrored_depth(synth_kitti_root, tiny_model_file, tmp_path):
+    source = next(synth_kitti_root.glob("*/*_sync/image_02/data/0000000000.png"))
+    with Image.open(source) as image:
+        image.save(tmp_path / "a.png")
+        image.transpose(Image.Transpose.FLIP_LEFT_RIGHT).save(tmp_path / "b.png")
+    inputs = (tmp_path / "a.png", tmp_path / "b.png")
+    # An untrained network does not treat an image and its mirror alike; post-processing blends the
+    # two views symmetrically, so its output does.
+    for post_process in (False, True):
+        out = tmp_path / f"pp_{post_process}"
+        predict(PredictConfig(tiny_model_file, inputs, out, save_depth=True, post_process=post_process, device="cpu"))
+        original, mirrored = np.load(out / "a_depth.npy"), np.load(out / "b_depth.npy")
+        assert np.allclose(mirrored, original[:, ::-1], rtol=1e-4) == post_process
+
+
 def test_unknown_input_is_a_user_error(tiny_model_file, tmp_path):
     (tmp_path / "notes.txt").write_text("x")
     with pytest.raises(UserError, match="unknown input type"):

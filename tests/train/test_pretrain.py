@@ -97,6 +97,29 @@ def test_export_loads_strictly_into_torchvision_and_as_monodepth2(shards, tmp_pa
     assert torch.equal(encoder.conv1.weight, resnet.conv1.weight)
 
 
+class Monodepth2ResnetEncoder(torch.nn.Module):
+    """The parameter layout of monodepth2's ResnetEncoder: a whole torchvision ResNet (fc included) as
+    ``.encoder``."""
+
+    def __init__(self):
+        super().__init__()
+        self.encoder = torchvision.models.resnet18()
+
+
+def test_export_writes_what_monodepth2_save_model_writes_and_loads_strictly(shards, tmp_path):
+    pretrain(config(shards, tmp_path / "run", steps=2), echo=lambda _: None)
+    monodepth2, _ = export_encoder(tmp_path / "run", tmp_path / "encoder.pth")
+    saved = torch.load(monodepth2)
+    model = Monodepth2ResnetEncoder()
+    weights = {k: v for k, v in saved.items() if k not in ("height", "width", "use_stereo")}
+    assert set(weights) == set(model.state_dict())
+    model.load_state_dict(weights, strict=True)
+    # monodepth2's evaluate_depth.py / test_simple.py: keep the keys the model has, then a strict load.
+    model.load_state_dict({k: v for k, v in saved.items() if k in model.state_dict()})
+    assert torch.equal(model.encoder.conv1.weight, saved["encoder.conv1.weight"])
+    assert saved["encoder.fc.weight"].shape == (1000, 512) and saved["encoder.fc.bias"].shape == (1000,)
+
+
 def test_diverging_loss_stops_and_keeps_the_last_good_checkpoint(shards, tmp_path):
     from geopre.train.checkpoint import TrainingDiverged
 
