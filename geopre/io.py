@@ -6,9 +6,14 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import re
 import tempfile
 from pathlib import Path
 from typing import Any, Iterator
+
+
+# atomic_path's temporary names: mkstemp's 8 random characters between the target's stem and suffix.
+_TEMPORARY_NAME = re.compile(r"\.(?P<stem>.+)\.[a-z0-9_]{8}\.tmp(?P<suffix>\.[^.]+)?")
 
 
 @contextlib.contextmanager
@@ -33,6 +38,14 @@ def atomic_path(path: Path | str) -> Iterator[Path]:
     finally:
         if tmp_path.exists():
             tmp_path.unlink()
+
+
+def atomic_target(name: str) -> str | None:
+    """The file name that :func:`atomic_path`'s temporary ``name`` was to become; None when ``name``
+    is no such temporary. A writer killed mid-write leaves its temporary behind: this tells a
+    rerun which leftovers are its own to remove."""
+    match = _TEMPORARY_NAME.fullmatch(name)
+    return match["stem"] + (match["suffix"] or "") if match else None
 
 
 def atomic_write_bytes(path: Path | str, data: bytes) -> None:

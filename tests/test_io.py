@@ -3,7 +3,7 @@ import os
 import pytest
 
 from geopre.errors import UserError
-from geopre.io import atomic_path, atomic_write_json, ensure_writable_dir
+from geopre.io import atomic_path, atomic_target, atomic_write_json, ensure_writable_dir
 
 
 def test_atomic_write_leaves_nothing_on_failure_and_normal_permissions_on_success(tmp_path):
@@ -38,3 +38,12 @@ def test_rewriting_identical_content_keeps_the_file_untouched(tmp_path):
     assert path.stat().st_mtime_ns == 1
     atomic_write_text(path, "P_rect_02: 1 2 4\n")
     assert path.read_text() == "P_rect_02: 1 2 4\n" and path.stat().st_mtime_ns != 1
+
+
+def test_atomic_target_recognises_only_atomic_path_temporaries(tmp_path):
+    with atomic_path(tmp_path / "train-000001.tar") as tmp:
+        assert atomic_target(tmp.name) == "train-000001.tar"
+    with atomic_path(tmp_path / "index.json") as tmp:
+        assert atomic_target(tmp.name) == "index.json"
+    for name in ("train-000001.tar", ".train-000001.tmp.tar", "x.abcdefgh.tmp.tar", ".x.ABCDEFGH.tmp.tar"):
+        assert atomic_target(name) is None, name

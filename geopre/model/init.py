@@ -14,6 +14,8 @@ import torchvision
 
 from geopre.errors import UserError
 from geopre.model.resnet import ResnetEncoder, load_encoder_file
+from geopre.train.checkpoint import run_part
+
 
 def imagenet_weights_path(arch: str, explicit: Path | None = None) -> Path:
     """The ImageNet weights file for ``arch``: ``explicit`` if given, else torchvision's file in
@@ -52,8 +54,12 @@ def initialise_encoders(encoders: list[ResnetEncoder], init: str, imagenet_weigh
         path = imagenet_weights_path(encoders[0].arch, imagenet_weights)
     else:
         path = Path(init)
-        if not path.is_file():
+        if not path.exists():
             raise UserError(f"--init {init}: no such file (expected auto, scratch, imagenet or a weights file)")
+        part = run_part(path)
+        if part is not None:  # its weights are a whole network's, its state no weights file at all
+            raise UserError(f"--init {init} is {part}, not an encoder: export a pretraining run's encoder with "
+                            "`geopre export RUN --out encoder.pth` and pass encoder.pth")
     for encoder in encoders:
         load_encoder_file(encoder, path)
     return f"{init} ({path})" if init == "imagenet" else str(path)

@@ -9,6 +9,8 @@ torchvision state dict, and ImageNet or monodepth2 weights load into it without 
 from __future__ import annotations
 
 import pickle
+import tarfile
+import zipfile
 from collections.abc import Mapping
 from pathlib import Path
 
@@ -137,6 +139,11 @@ def load_torchvision_state_dict(
     encoder.load_state_dict(trunk, strict=True)
 
 
+# What load_encoder_file reads, for messages when a file is something else.
+ENCODER_FILES = ("an encoder from `geopre export RUN --out encoder.pth` (or its _torchvision.pth), a torchvision "
+                 "ResNet state dict such as ImageNet's resnet18-f37072fd.pth, or a monodepth2 encoder.pth")
+
+
 def load_encoder_file(encoder: ResnetEncoder, path: str | Path) -> None:
     """Load encoder weights from a torchvision state dict file or a monodepth2 ``encoder.pth``.
 
@@ -145,11 +152,12 @@ def load_encoder_file(encoder: ResnetEncoder, path: str | Path) -> None:
     """
     try:
         state = torch.load(Path(path), map_location="cpu", weights_only=True)
-    except (OSError, EOFError, RuntimeError, ValueError, pickle.UnpicklingError) as error:
-        first_line = str(error).splitlines()[0] if str(error) else type(error).__name__
-        raise UserError(f"cannot read encoder weights from {path}: {first_line}") from error
+    except Exception as error:  # a wrong file fails in any way: KeyError for text, IndexError for random bytes...
+        # ...and torch's advice for some (weights_only=False) is no answer to a wrong file.
+        raise UserError(f"{path} is {file_kind(Path(path), error)}, not encoder weights; expected {ENCODER_FILES}") \
+            from error
     if not isinstance(state, Mapping):
-        raise UserError(f"{path} does not hold a state dict (found {type(state).__name__})")
+        raise UserError(f"{path} does not hold a state dict (found {type(state).__name__}); expected {ENCODER_FILES}")
     if any(key.startswith(MONODEPTH2_PREFIX) for key in state):
         state = {
             key.removeprefix(MONODEPTH2_PREFIX): value
@@ -157,3 +165,23 @@ def load_encoder_file(encoder: ResnetEncoder, path: str | Path) -> None:
             if key not in MONODEPTH2_METADATA_KEYS
         }
     load_torchvision_state_dict(encoder, state, source=str(path))
+
+
+def file_kind(path: Path, error: Exception) -> str:
+    """What a file that ``torch.load`` failed on with ``error`` is, in a few words."""
+    if path.is_dir():
+        return "a folder"
+    if isinstance(error, OSError):
+        return f"unreadable ({error.strerror or error})"
+    if tarfile.is_tarfile(path):
+        return "a tar archive (a shard?)"
+    with open(path, "rb") as file:
+        head = file.read(4096)
+    try:
+        if b"\0" not in head and head.decode("utf-8"):
+            return "a text file"
+    except UnicodeDecodeError:  # a multi-byte character cut at 4096 bytes is unlikely; binary data likely
+        pass
+    if isinstance(error, pickle.UnpicklingError) and zipfile.is_zipfile(path):  # torch.save's format, refused
+        return "a PyTorch file of Python objects besides tensors (a training checkpoint's state.pt?)"
+    return f"no file torch.load reads ({type(error).__name__})"

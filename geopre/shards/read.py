@@ -10,8 +10,9 @@ A webdataset pipeline of small stages, each an iterator that can be tested alone
 
 Training uses resampled shards and a fixed number of batches per epoch on every rank, set on the
 loader (webdataset's advice: ranks that run out at different times hang DDP). Validation reads
-every val sample exactly once. A shard that cannot be opened or read to the end is skipped with a
-warning and counted (:class:`Skips`), never a crash.
+every val sample exactly once. A shard that cannot be opened or read to the end, or a sample that
+cannot be read, is skipped with a warning and counted (:class:`~geopre.shards.skips.Skips`), and
+the loader gives up with one line when nothing but failures comes any more.
 """
 
 from __future__ import annotations
@@ -43,6 +44,7 @@ from geopre.shards.augment import prepare_batch  # noqa: F401 - part of the load
 from geopre.shards import storage
 from geopre.shards.images import decode_image, image_size
 from geopre.shards.ring import BatchRing, BufferPool, RingSlot
+from geopre.shards.skips import SampleError, Skips, keeping_origin
 from geopre.shards.tar_stream import tar_members
 from geopre.shards.write import FIELDS, INDEX_NAME
 
@@ -81,6 +83,9 @@ class LoaderConfig:
     # fsspec options for s3:// and the like (e.g. {"endpoint_url": ...}); default: fsspec's env/config.
     # Passed to the workers explicitly: forkserver workers do not see later os.environ changes.
     storage_options: dict = field(default_factory=dict)
+    # Skipped shards and samples in a row, with no batch in between, before the loader gives up
+    # (geopre.shards.skips): every shard truncated or every frame undecodable ends in one error.
+    max_failures_in_a_row: int = 1000
 
 
 # --- shard sets --------------------------------------------------------------------------------
@@ -146,36 +151,6 @@ def _is_shard_pattern(text: str) -> bool:
 
 
 # --- stages ------------------------------------------------------------------------------------
-
-class Skips:
-    """Counts what the loader skipped. Shared memory, so DataLoader workers' counts add up in the
-    process that made the loader."""
-
-    def __init__(self) -> None:
-        context = multiprocessing.get_context(WORKER_START_METHOD)
-        self._shards = context.Value("q", 0)
-        self._samples = context.Value("q", 0)
-
-    @property
-    def shards(self) -> int:
-        return self._shards.value
-
-    @property
-    def samples(self) -> int:
-        return self._samples.value
-
-    def shard(self, url: str, error: Exception) -> None:
-        with self._shards.get_lock():
-            self._shards.value += 1
-        log.warning("skipped the rest of shard %s: %s: %s", url, type(error).__name__, error)
-
-    def sample(self, error: Exception) -> bool:
-        """A webdataset exception handler: count, warn, carry on."""
-        with self._samples.get_lock():
-            self._samples.value += 1
-        log.warning("skipped a sample: %s: %s", type(error).__name__, error)
-        return True
-
 
 def tar_files(shards: Iterable[dict], skips: Skips, storage_options: dict | None = None) -> Iterator[dict]:
     """Stage: ``{"url"}`` -> the files of each tar (:func:`tar_members`), then ``{}`` to end the
@@ -259,7 +234,7 @@ class DrawViews(wds.PipelineStage):
             try:
                 yield view_sample(sample, self.config, self.training, generator)
             except Exception as err:
-                if self.handler is None or not self.handler(err):
+                if self.handler is None or not self.handler(SampleError.of(sample, err)):
                     raise
 
 
@@ -320,7 +295,7 @@ def batches(samples: Iterable[dict], batch_size: int, size: tuple[int, int], par
         try:
             fill_slot(sample, size, images[len(filled)].numpy())
         except Exception as err:
-            if handler is None or not handler(err):
+            if handler is None or not handler(SampleError.of(sample, err)):
                 raise
             continue
         filled.append(sample)
@@ -424,10 +399,11 @@ def triplet_pipeline(urls: list[str], config: LoaderConfig, skips: Skips, traini
                      partial(group_by_keys, keys=base_plus_ext, handler=skips.sample)]
     if training:
         sample_stages.append(wds.detshuffle(config.shuffle_buffer, min(100, config.shuffle_buffer), seed=config.seed))
-    sample_stages += [wds.map(read_triplet, handler=skips.sample),
+    sample_stages += [wds.map(keeping_origin(read_triplet), handler=skips.sample),
                       DrawViews(config.augment, training, view_seed, handler=skips.sample),
                       partial(batches, batch_size=config.batch_size, size=config.augment.size,
-                              partial=not (training and config.resampled), handler=skips.sample, buffers=buffers)]
+                              partial=not (training and config.resampled), handler=skips.sample, buffers=buffers),
+                      skips.delivered]
     return wds.DataPipeline(*shard_stages, *sample_stages)
 
 
@@ -526,6 +502,14 @@ class ShardLoader:
         self.pin = pin
 
     def __iter__(self) -> Iterator[dict]:
+        try:
+            yield from self._batches()
+        except Exception:
+            if self.skips.gave_up:  # one line, where a worker process's error comes wrapped in its traceback
+                raise self.skips.error()
+            raise
+
+    def _batches(self) -> Iterator[dict]:
         if self.ring is None:
             yield from self.loader
             return
@@ -569,7 +553,7 @@ def _make_loader(source, split: str, config: LoaderConfig, training: bool) -> Sh
     if not (training and config.resampled) and len(shards.urls) < world_size * max(1, workers):
         log.warning("%d %s shards for %d ranks x %d workers: some workers get none (write smaller shards)",
                     len(shards.urls), split, world_size, max(1, workers))
-    skips = Skips()
+    skips = Skips(config.max_failures_in_a_row, multiprocessing.get_context(WORKER_START_METHOD))
     seed = config.seed * 1000 + rank  # per-rank augmentation draws
     pin = config.pin_memory and torch.cuda.is_available()
     shape = (config.batch_size, len(FIELDS), *config.augment.size[::-1], 3)

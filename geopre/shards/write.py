@@ -19,6 +19,7 @@ import hashlib
 import io
 import json
 import logging
+import re
 import tarfile
 import tempfile
 from dataclasses import dataclass, field
@@ -29,7 +30,7 @@ import numpy as np
 
 from geopre import __version__
 from geopre.errors import UserError
-from geopre.io import atomic_path, atomic_write_json, ensure_writable_dir, json_text
+from geopre.io import atomic_path, atomic_target, atomic_write_json, ensure_writable_dir, json_text
 from geopre.progress import progress
 from geopre.shards import sources, storage
 from geopre.shards.sources import SourceSpec, Triplet
@@ -40,6 +41,7 @@ FIELDS = ("prev", "ref", "next")
 SPLITS = ("train", "val")
 INDEX_NAME = "index.json"
 INDEX_VERSION = 1
+SHARD_NAME = re.compile(rf"(?:{'|'.join(SPLITS)})-\d{{6}}\.tar")  # as plan_shards names them
 # Fixed tar member attributes: the same inputs give the same bytes, whoever writes them, whenever.
 TAR_MTIME = 0
 TAR_MODE = 0o444
@@ -180,6 +182,15 @@ class LocalShardFolder:
     def staging(self) -> Iterator[Path]:
         yield self.root
 
+    def remove_temporaries(self) -> None:
+        """Half-written shards or index of a run that was killed (atomic_path's temporaries of
+        those names, nobody else's files): a rerun would otherwise leave them there for good."""
+        for path in self.root.iterdir():
+            target = atomic_target(path.name)
+            if target is not None and (target == INDEX_NAME or SHARD_NAME.fullmatch(target)) and path.is_file():
+                log.info("removing %s, left by an interrupted write", path)
+                path.unlink(missing_ok=True)
+
     def publish(self, tar: Path) -> None:
         """Already in place."""
 
@@ -222,6 +233,9 @@ class RemoteShardFolder:
     def staging(self) -> Iterator[Path]:
         with tempfile.TemporaryDirectory(prefix="geopre-shards-") as tmp:
             yield Path(tmp)
+
+    def remove_temporaries(self) -> None:
+        """None here: each shard is one PUT, whole or absent."""
 
     def publish(self, tar: Path) -> None:
         """Upload one built tar and delete the local copy (at most one shard is on local disk)."""
@@ -267,6 +281,7 @@ def write_shards(specs: list[SourceSpec], config: WriteConfig) -> dict:
             raise UserError(f"the ingest sources mix settings: {'; '.join(mixed)}. Shard them separately, "
                             "re-ingest with one setting, or pass --allow-mixed")
     out = shard_folder(config.out, config.storage_options)
+    out.remove_temporaries()  # also when the set turns out to be up to date
     triplets = [t for spec in specs for t in sources.triplets(spec)]
     if not triplets:
         raise UserError("the sources hold no triplets (nothing moves? check the ingest manifests / split files)")

@@ -22,6 +22,9 @@ from safetensors.torch import load_file, save_file
 from geopre.errors import UserError
 from geopre.io import atomic_write_text
 
+WEIGHTS_FILE = "model.safetensors"
+STATE_FILE = "state.pt"
+
 
 def rng_state() -> dict[str, Any]:
     state = {"python": random.getstate(), "numpy": np.random.get_state(), "torch": torch.get_rng_state()}
@@ -58,7 +61,7 @@ class Checkpointer:
         if not pointer.exists():
             return None
         path = self.root / pointer.read_text().strip()
-        return path if (path / "state.pt").exists() and (path / "model.safetensors").exists() else None
+        return path if (path / STATE_FILE).exists() and (path / WEIGHTS_FILE).exists() else None
 
     def save(self, step: int, epoch: int, model: torch.nn.Module, optimizer: torch.optim.Optimizer,
              scaler: torch.amp.GradScaler | None = None, extra: dict[str, Any] | None = None) -> Path:
@@ -69,10 +72,10 @@ class Checkpointer:
         shutil.rmtree(tmp, ignore_errors=True)
         tmp.mkdir()
         weights = {k: v.detach().cpu().contiguous() for k, v in model.state_dict().items()}
-        save_file(weights, str(tmp / "model.safetensors"), metadata={"step": str(step)})
+        save_file(weights, str(tmp / WEIGHTS_FILE), metadata={"step": str(step)})
         torch.save({"step": step, "epoch": epoch, "optimizer": optimizer.state_dict(),
                     "scaler": scaler.state_dict() if scaler is not None else None,
-                    "rng": rng_state(), "extra": extra or {}}, tmp / "state.pt")
+                    "rng": rng_state(), "extra": extra or {}}, tmp / STATE_FILE)
         shutil.rmtree(final, ignore_errors=True)
         tmp.rename(final)
         atomic_write_text(self.root / "latest", name + "\n")
@@ -92,8 +95,8 @@ class Checkpointer:
         path = path or self.latest()
         if path is None:
             raise UserError(f"no checkpoint to resume in {self.root} (start without --resume)")
-        model.load_state_dict(load_file(str(path / "model.safetensors")))
-        state = torch.load(path / "state.pt", map_location="cpu", weights_only=False)
+        model.load_state_dict(load_file(str(path / WEIGHTS_FILE)))
+        state = torch.load(path / STATE_FILE, map_location="cpu", weights_only=False)
         if optimizer is not None:
             optimizer.load_state_dict(state["optimizer"])
         if scaler is not None and state["scaler"] is not None:
@@ -101,6 +104,23 @@ class Checkpointer:
         if restore_rng:
             set_rng_state(state["rng"])
         return Resumed(step=state["step"], epoch=state["epoch"], extra=state["extra"], path=path)
+
+
+def run_part(path: Path | str) -> str | None:
+    """What ``path`` is in a training run's layout (``RUN/checkpoints/step_N/`` with the weights and
+    the state file), in a few words; None when it is no part of one. For messages when it is given
+    where another file belongs."""
+    path = Path(path)
+    if path.is_dir():
+        if (path / "checkpoints").is_dir():
+            return "a training run folder"
+        if (path / "latest").is_file():
+            return "a run's checkpoints folder"
+        return "a checkpoint folder" if (path / STATE_FILE).is_file() else None
+    if path.name in (WEIGHTS_FILE, STATE_FILE) and (path.parent / STATE_FILE).is_file() \
+            and (path.parent / WEIGHTS_FILE).is_file():
+        return f"a training checkpoint's {path.name}"
+    return None
 
 
 class TrainingDiverged(UserError):

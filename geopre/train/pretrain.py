@@ -165,6 +165,7 @@ def pretrain(config: PretrainConfig, echo=print) -> dict:
     samples_seen = 0
     window = (started, 0, 0.0)  # time, samples seen, seconds waited for batches
     waited = 0.0  # seconds the training loop spent waiting for its next batch
+    skipped = [0, 0]  # training shards and samples the loaders skipped as unreadable (counted, warned)
     bar = progress(total=total_steps, initial=step, desc="pretrain", unit="step") if runtime.is_main else None
     try:
         while step < total_steps:
@@ -217,6 +218,7 @@ def pretrain(config: PretrainConfig, echo=print) -> dict:
                 if step >= total_steps or step % batches_per_epoch == 0:
                     break
                 asked = time.perf_counter()
+            skipped = [skipped[0] + loader.skips.shards, skipped[1] + loader.skips.samples]
             if step == step_before:
                 raise UserError(f"no training batch could be read from {config.shards} "
                                 f"({loader.skips.shards} shards skipped as unreadable)")
@@ -229,11 +231,13 @@ def pretrain(config: PretrainConfig, echo=print) -> dict:
             bar.close()
         runlog.close()
     seconds = time.perf_counter() - started
+    skipped_shards, skipped_samples = runtime.sum_across_ranks(*skipped)
     summary = {"steps": step, "final_loss": runlog.rows()[-1].get("loss") if runlog.rows() else None,
                "val_photometric": last_val, "seconds": round(seconds, 1),
                "samples_per_s": round(samples_seen / max(seconds, 1e-9), 2),
                "data_wait_fraction": round(waited / max(seconds, 1e-9), 4), "init": init,
-               "checkpoint": str(checkpoints.latest())}
+               "checkpoint": str(checkpoints.latest()),
+               "skipped_shards": int(skipped_shards), "skipped_samples": int(skipped_samples)}
     if runtime.is_main:
         atomic_write_json(out / "summary.json", summary)
     runtime.close()

@@ -7,6 +7,7 @@ import logging
 import shutil
 import subprocess
 import sys
+import tarfile
 import threading
 from pathlib import Path
 
@@ -19,7 +20,9 @@ from geopre.errors import UserError
 from geopre.shards.augment import AugmentConfig, prepare_batch
 from geopre.shards.read import (LoaderConfig, Skips, ThreadWorkers, batches, decode_triplet, read_index, read_triplet,
                                 resolve_shards, train_loader, val_loader, view_sample)
+from geopre.shards.skips import WARN_EACH, LoaderGaveUp
 from geopre.synth.serve import serving
+from tests.shards.test_write import tar_samples
 
 NATIVE = AugmentConfig(size=(48, 32))  # the fixture's frame size: the centre view is the image itself
 
@@ -81,24 +84,63 @@ def test_resampled_epochs_have_the_same_length_on_every_rank(shard_dir, monkeypa
     assert len(train_loader(shard_dir, LoaderConfig(batch_size=2, workers=0))) == 9 // 2  # from index.json
 
 
-@pytest.mark.parametrize("workers, worker_kind", [(0, "process"), (2, "thread")])
+def corrupt_member(tar: Path, suffix: str, seed: int) -> str:
+    """Overwrites 32 bytes in the middle of the first member named ``*suffix`` with random bytes (a
+    disk or a copy gone bad); returns the member's sample key."""
+    with tarfile.open(tar) as archive:
+        member = next(m for m in archive if m.name.endswith(suffix))
+    data = bytearray(tar.read_bytes())
+    start = member.offset_data + member.size // 2
+    data[start:start + 32] = np.random.default_rng(seed).bytes(32)
+    tar.write_bytes(bytes(data))
+    return member.name.split(".")[0]
+
+
+LOADER_MODES = [(0, "process"), (2, "thread"), (2, "process")]  # in the calling thread, threads, processes
+
+
+@pytest.mark.parametrize("workers, worker_kind", LOADER_MODES)
 def test_corrupt_and_truncated_shards_are_skipped_and_counted(tmp_path, shard_dir, caplog, workers, worker_kind):
     broken = tmp_path / "broken"
     shutil.copytree(shard_dir, broken)
     index = read_index(str(broken))
     names = [e["name"] for e in index["splits"]["train"]["shards"]]
     data = (broken / names[0]).read_bytes()
-    (broken / names[0]).write_bytes(data[: len(data) // 3])  # truncated mid-member
+    (broken / names[0]).write_bytes(data[: len(data) // 3])  # truncated mid-member: its first sample is cut
     (broken / names[1]).write_bytes(b"this is not a tar file" * 100)
+    bad_frame = corrupt_member(broken / names[2], ".ref.jpg", seed=1)
+    bad_metadata = corrupt_member(broken / names[3], ".json", seed=2)
     config = LoaderConfig(batch_size=1, workers=workers, worker_kind=worker_kind, resampled=False,
                           augment=AugmentConfig(size=(24, 16)))
     with caplog.at_level(logging.WARNING):
         loader = train_loader(broken, config)
         keys = keys_of(loader)
-    intact = sum(e["samples"] for e in index["splits"]["train"]["shards"][2:])
-    assert intact <= len(keys) < 9 and len(keys) == len(set(keys))
-    assert loader.skips.shards == 2
-    assert "skipped the rest of shard" in caplog.text
+    lost = {*tar_samples(shard_dir / names[0]), *tar_samples(shard_dir / names[1]), bad_frame, bad_metadata}
+    assert sorted(keys) == sorted(split_keys(shard_dir, "train") - lost)  # the rest, each once
+    assert loader.skips.shards == 2 and loader.skips.samples == 3  # the cut sample, the corrupt frame and metadata
+    if workers == 0 or worker_kind == "thread":  # worker processes log in their own process
+        assert f"skipped the rest of shard {broken / names[1]}" in caplog.text
+        assert f"skipped sample {bad_frame} of shard {broken / names[2]}: ValueError: not a decodable JPEG" in caplog.text
+        assert f"skipped sample {bad_metadata} of shard {broken / names[3]}" in caplog.text
+
+
+@pytest.mark.parametrize("workers, worker_kind", LOADER_MODES)
+def test_a_set_of_only_truncated_shards_gives_up_in_one_line(tmp_path, shard_dir, caplog, workers, worker_kind):
+    broken = tmp_path / "broken"
+    shutil.copytree(shard_dir, broken)
+    for tar in broken.glob("train-*.tar"):
+        data = tar.read_bytes()
+        tar.write_bytes(data[: len(data) // 3])
+    config = LoaderConfig(batch_size=2, workers=workers, worker_kind=worker_kind, samples_per_epoch=8,
+                          max_failures_in_a_row=50, augment=AugmentConfig(size=(24, 16)))
+    loader = train_loader(broken, config)
+    with caplog.at_level(logging.WARNING), pytest.raises(LoaderGaveUp) as raised:
+        list(loader)
+    message = str(raised.value)
+    assert "\n" not in message and "50 tries in a row failed" in message and f"{broken}/train-" in message
+    assert loader.skips.shards + loader.skips.samples >= 50
+    if workers == 0 or worker_kind == "thread":
+        assert len(caplog.records) <= WARN_EACH + 2  # one by one, a notice, then a summary at 100
 
 
 def test_worker_threads_give_the_worker_processes_batches(shard_dir):

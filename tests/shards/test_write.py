@@ -1,7 +1,11 @@
 """Writing shards: round trip, split by video, shuffling, size limits, byte-identical reruns."""
 
 import json
+import signal
+import subprocess
+import sys
 import tarfile
+from pathlib import Path
 
 import pytest
 
@@ -187,3 +191,28 @@ def test_one_folder_whose_manifests_disagree_is_refused(tmp_path):
     with pytest.raises(UserError, match=rf"mix settings: fps 5.0 in {root}, 10.0 in {root}\.") as err:
         write_shards([SourceSpec("ingest", root)], WriteConfig(tmp_path / "out"))
     assert "\n" not in str(err.value)
+
+
+def test_a_shard_write_killed_mid_tar_leaves_a_temporary_that_the_next_run_removes(tmp_path, ingest_dir):
+    out = tmp_path / "s"
+    # A real kill: the writer's process gets SIGKILL while its first tar is half written.
+    script = (f"import os, signal; from pathlib import Path; import geopre.shards.write as w\n"
+              f"from geopre.shards.sources import SourceSpec\n"
+              f"members = w.sample_members\n"
+              f"def dying(triplet):\n"
+              f"    yield from members(triplet)\n"
+              f"    os.kill(os.getpid(), signal.SIGKILL)\n"
+              f"w.sample_members = dying\n"
+              f"w.write_shards([SourceSpec('ingest', Path({str(ingest_dir)!r}))], w.WriteConfig(Path({str(out)!r})))")
+    killed = subprocess.run([sys.executable, "-c", script], capture_output=True, timeout=120,
+                            cwd=Path(__file__).parents[2])
+    assert killed.returncode == -signal.SIGKILL
+    [stale] = list(out.iterdir())
+    assert stale.name.startswith(".train-000000.") and stale.name.endswith(".tmp.tar") and stale.stat().st_size > 0
+    others = [out / "notes.tmp.tar", out / ".backup.abcdefgh.tmp.tar", out / ".train-000000.tmp.tar"]
+    for path in others:  # not geopre's temporaries: a user's files stay
+        path.write_text("mine")
+    write_shards([SourceSpec("ingest", ingest_dir)], WriteConfig(out))
+    assert not stale.exists() and all(path.read_text() == "mine" for path in others)
+    assert sorted(p.name for p in out.iterdir() if p not in others) == ["index.json", "train-000000.tar",
+                                                                       "val-000000.tar"]

@@ -2,7 +2,11 @@
 
 import csv
 import json
+import shutil
+import subprocess
+import sys
 import time
+from pathlib import Path
 
 import pytest
 import torch
@@ -11,6 +15,7 @@ import torchvision
 from geopre.errors import UserError
 from geopre.train.export import export_encoder
 from geopre.train.pretrain import PretrainConfig, pretrain
+from tests.shards.test_read import corrupt_member
 
 
 @pytest.fixture(scope="module")
@@ -131,3 +136,31 @@ def test_diverging_loss_stops_and_keeps_the_last_good_checkpoint(shards, tmp_pat
 def test_bad_size_is_a_user_error(shards, tmp_path):
     with pytest.raises(UserError, match="multiples of 32"):
         pretrain(config(shards, tmp_path / "run", size=(100, 30)), echo=lambda _: None)
+
+
+def test_a_partly_corrupt_shard_set_trains_on_the_good_data_and_counts_the_bad(shards, tmp_path):
+    broken = tmp_path / "broken"
+    shutil.copytree(shards, broken)
+    data = (broken / "train-000000.tar").read_bytes()
+    (broken / "train-000000.tar").write_bytes(data[: len(data) // 2])  # one shard of three cut short
+    corrupt_member(broken / "train-000001.tar", ".json", seed=0)  # and random bytes inside another
+    summary = pretrain(config(broken, tmp_path / "run"), echo=lambda _: None)
+    assert summary["steps"] == 4 and summary["skipped_shards"] >= 1 and summary["skipped_samples"] >= 1
+    assert json.loads((tmp_path / "run" / "summary.json").read_text())["skipped_shards"] == summary["skipped_shards"]
+    clean = pretrain(config(shards, tmp_path / "clean"), echo=lambda _: None)
+    assert clean["skipped_shards"] == clean["skipped_samples"] == 0
+
+
+def test_a_set_of_only_truncated_shards_stops_with_one_line(shards, tmp_path):
+    broken = tmp_path / "broken"
+    shutil.copytree(shards, broken)
+    for tar in broken.glob("train-*.tar"):
+        tar.write_bytes(tar.read_bytes()[:700])  # not even one whole file left
+    args = ["--shards", str(broken), "--out", str(tmp_path / "run"), "--size", "64x32", "--batch-size", "2",
+            "--steps", "2", "--device", "cpu", "--init", "scratch", "--workers", "2", "--worker-kind", "process"]
+    done = subprocess.run([sys.executable, "-m", "geopre.cli", "pretrain", *args], capture_output=True, text=True,
+                          timeout=300, cwd=Path(__file__).parents[2])
+    lines = done.stderr.strip().splitlines()
+    assert done.returncode != 0 and "Traceback" not in done.stderr, done.stderr
+    assert lines[-1].startswith("geopre: error: gave up reading shards: 1000 tries in a row failed"), lines[-1]
+    assert len(lines) < 20  # the skips' warnings, rate-limited across the worker processes

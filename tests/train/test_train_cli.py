@@ -1,4 +1,4 @@
-"""`geopre finetune|evaluate|predict` as a user meets them: bad input is one line and a non-zero exit."""
+"""`geopre pretrain|finetune|evaluate|predict` as a user meets them: bad input is one line and a non-zero exit."""
 
 import os
 import subprocess
@@ -10,6 +10,10 @@ import pytest
 @pytest.mark.parametrize("args,message", [
     (("finetune", "{kitti}", "RUN", "--mode", "X"), "--mode must be S, M or MS"),
     (("finetune", "{kitti}", "RUN", "--size", "128x64", "--batch-size", "2", "--init", "imagenet"), "--init imagenet needs torchvision's"),
+    (("finetune", "{kitti}", "RUN", "--size", "128x64", "--batch-size", "2", "--init", "notes.txt"),
+     "notes.txt is a text file, not encoder weights; expected an encoder from `geopre export"),
+    (("pretrain", "--shards", "SHARDS", "--out", "RUN", "--init", "notes.txt"),
+     "notes.txt is a text file, not encoder weights; expected an encoder from `geopre export"),
     (("evaluate", "missing-run", "{kitti}"), "model not found"),
     (("predict", "{model}", "notes.txt", "--out", "OUT"), "unknown input type"),
 ])
