@@ -3,9 +3,12 @@
 import subprocess
 import sys
 
+import click
 import pytest
+from click.testing import CliRunner
 
 import geopre
+from geopre.cli import cli
 
 
 def run(*args, cwd=None):
@@ -13,24 +16,34 @@ def run(*args, cwd=None):
                           timeout=120)
 
 
+def walk(command, path=()):
+    """``(command, the words that name it)`` for the command and every sub-command below it."""
+    yield command, path
+    if isinstance(command, click.Group):
+        for name, sub in command.commands.items():
+            yield from walk(sub, (*path, name))
+
+
 def test_version_and_help_list_every_stage():
     assert run("--version").stdout.strip().endswith(geopre.__version__)
     out = run("--help").stdout
-    for command in ("synth", "serve", "demo"):
-        assert command in out
+    assert cli.commands and all(f"  {name} " in out for name in cli.commands), out
+
+
+@pytest.mark.parametrize("path", [path for _, path in walk(cli) if path], ids=" ".join)
+def test_every_command_help_runs_and_lists_its_options(path):
+    command = cli
+    for name in path:
+        command = command.commands[name]
+    result = CliRunner().invoke(cli, [*path, "--help"])
+    assert result.exit_code == 0, result.output
+    options = [opt for param in command.params if isinstance(param, click.Option) and not param.hidden
+               for opt in param.opts]
+    assert all(opt in result.output for opt in options), (options, result.output)
 
 
 def test_every_option_has_help_text():
-    from geopre.cli import cli
-    import click
-
-    def walk(command):
-        yield command
-        if isinstance(command, click.Group):
-            for sub in command.commands.values():
-                yield from walk(sub)
-
-    for command in walk(cli):
+    for command, _ in walk(cli):
         assert command.help, command.name
         for param in command.params:
             if isinstance(param, click.Option):

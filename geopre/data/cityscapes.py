@@ -87,6 +87,29 @@ def list_sequences(root: str | os.PathLike, split: str) -> dict[tuple[str, int],
     return dict(sorted(sequences.items()))
 
 
+def list_splits(root: str | os.PathLike) -> list[str]:
+    """The split folders (train, val, test, ...) of ``leftImg8bit_sequence``, sorted; none if it is missing."""
+    base = Path(root) / "leftImg8bit_sequence"
+    return sorted(path.name for path in base.iterdir() if path.is_dir()) if base.is_dir() else []
+
+
+def snippets(frames: list[FrameId]) -> list[list[FrameId]]:
+    """A sequence's frames cut into runs of consecutive frame numbers.
+
+    Cityscapes stores 30 frames around each annotated frame; a long sequence holds several such
+    snippets with gaps between them, and frames on either side of a gap are not neighbours.
+    """
+    runs: list[list[FrameId]] = []
+    for frame in sorted(frames):
+        previous = runs[-1][-1] if runs else None
+        if previous and (frame.city, frame.sequence, frame.frame) == (previous.city, previous.sequence,
+                                                                      previous.frame + 1):
+            runs[-1].append(frame)
+        else:
+            runs.append([frame])
+    return runs
+
+
 def subsample(frames: list[FrameId], step: int = SUBSAMPLE_STEP) -> list[FrameId]:
     """Keep every ``step``-th frame of one sequence (17 Hz -> 8.5 Hz for ``step=2``).
 

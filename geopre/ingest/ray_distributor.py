@@ -1,6 +1,6 @@
 """The Ray distributor: each video is one Ray task that downloads and processes it on a worker node.
 
-The task is :func:`geopre.ingest.pipeline.ingest_one`, the same per-video work the local distributor
+The task is :func:`geopre.ingest.video.ingest_one`, the same per-video work the local distributor
 runs in its threads and processes, so outputs are identical. The driver lists the sources, ships
 each task a :class:`Video` and the config, and gets a small :class:`VideoResult` back: media never
 crosses the network twice. Every node must see the same paths (``--out``, local videos,
@@ -22,7 +22,7 @@ from typing import Callable
 from geopre.errors import UserError
 from geopre.ingest.config import IngestConfig
 from geopre.ingest.download import Video, one_line_reason
-from geopre.ingest.pipeline import VideoResult, failed, ingest_one
+from geopre.ingest.video import VideoResult, failed, ingest_one
 
 try:
     import ray

@@ -6,7 +6,6 @@ mask or take per-pixel minima before reducing; the smoothness terms return scala
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from typing import Mapping, Sequence
 
 import torch
@@ -26,14 +25,6 @@ SMOOTHNESS_WEIGHT = 0.001  # alpha of eq. 3, paper III-B
 # (e.g. a textureless region) counts as explained by the warp. monodepth2 adds random noise of
 # this size instead; a constant gives the same tie-breaking without making the loss random.
 AUTOMASK_TIE_BREAKER = 1e-5
-
-
-@dataclass(frozen=True)
-class PretrainLossConfig:
-    """Weights of the pretraining loss ``L = L_pho + alpha L_smooth`` (paper eq. 3-5)."""
-
-    alpha: float = SMOOTHNESS_WEIGHT  # smoothness weight, paper III-B
-    beta: float = SSIM_WEIGHT  # SSIM vs L1 weight in the photometric term, paper III-B eq. 4
 
 
 def ssim(x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:

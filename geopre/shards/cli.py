@@ -79,9 +79,7 @@ def shard_write(ingest_dirs, calibrated, split, city_min_flow, out, maxcount, ma
     from geopre.shards.write import WriteConfig, write_shards
 
     specs = [SourceSpec("ingest", d) for d in ingest_dirs]
-    for kind, root in calibrated:
-        options = {"min_flow": city_min_flow} if kind == "cityscapes" else {}
-        specs.append(SourceSpec(kind, root, split=split, options=options))
+    specs += [SourceSpec(kind, root, split=split, min_flow=city_min_flow) for kind, root in calibrated]
     index = write_shards(specs, WriteConfig(out, maxcount, maxsize, val_fraction, seed, force, allow_mixed))
     for line in summary_lines(index):
         click.echo(line)

@@ -15,15 +15,17 @@ from __future__ import annotations
 import datetime as dt
 import json
 import re
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Iterator
 
+import cv2
 import numpy as np
 
 from geopre.data import cityscapes, kitti
 from geopre.data.camera import Intrinsics
 from geopre.errors import UserError
+from geopre.ingest import flow_filter
 
 SOURCE_KINDS = ("ingest", "kitti", "cityscapes")
 KITTI_FPS = 10.0
@@ -89,7 +91,7 @@ class SourceSpec:
     kind: str
     root: Path
     split: str = "eigen_zhou"  # KITTI only: the monodepth2 split folder
-    options: dict = field(default_factory=dict)
+    min_flow: float = MIN_FLOW_PX  # Cityscapes only: the static filter's threshold (px at FLOW_WIDTH)
 
     def describe(self) -> dict:
         info = {"kind": self.kind, "root": str(self.root)}
@@ -226,32 +228,24 @@ def kitti_triplets(root: Path, split: str = "eigen_zhou") -> Iterator[Triplet]:
 
 # --- Cityscapes --------------------------------------------------------------------------------
 
-_CITY_NAME = re.compile(r"^(?P<city>.+)_(?P<seq>\d{6})_(?P<frame>\d{6})_leftImg8bit\.png$")
+def _flow_grey(path: Path) -> np.ndarray:
+    """The grey copy of a frame that the static filter measures, resized to :data:`FLOW_WIDTH` so that
+    one threshold means the same motion at any source resolution."""
+    image = cv2.imread(str(path), cv2.IMREAD_COLOR)
+    if image is None:
+        raise UserError(f"{path}: not a readable image")
+    return flow_filter.to_grey(image, FLOW_WIDTH / image.shape[1])
 
 
-def mean_flow_magnitude(a: np.ndarray, b: np.ndarray, width: int = FLOW_WIDTH) -> float:
-    """Mean optical-flow magnitude between two RGB frames, in pixels at ``width``: ingest's
-    static-frame measure (DIS), applied at a fixed width so that one threshold means the same
-    motion at any source resolution."""
-    import cv2
-
-    from geopre.ingest import flow_filter
-
-    scale = width / a.shape[1]
-    size = (width, max(8, round(a.shape[0] * scale)))
-    grey = [cv2.resize(cv2.cvtColor(x, cv2.COLOR_RGB2GRAY), size, interpolation=cv2.INTER_AREA) for x in (a, b)]
-    return flow_filter.mean_flow_magnitude(grey[0], grey[1])
-
-
-def _city_intrinsics(root: Path, split: str, city: str, names: list[str]) -> Intrinsics | None:
+def _city_intrinsics(root: Path, split: str, frames: list[cityscapes.FrameId]) -> Intrinsics | None:
     """Intrinsics from the camera JSON of any frame in the sequence (Cityscapes ships one, for the
     annotated frame); the image size comes from the frame itself."""
     from PIL import Image
 
-    for name in names:
-        path = root / "camera" / split / city / name.replace("_leftImg8bit.png", "_camera.json")
+    for frame in frames:
+        path = cityscapes.camera_path(root, split, frame)
         if path.exists():
-            with Image.open(root / "leftImg8bit_sequence" / split / city / name) as image:
+            with Image.open(cityscapes.image_path(root, split, frame)) as image:
                 size = image.size
             return Intrinsics.from_matrix(cityscapes.read_camera(path).intrinsics, size)
     return None
@@ -261,48 +255,45 @@ def cityscapes_triplets(root: Path, min_flow: float = MIN_FLOW_PX) -> Iterator[T
     """Triplets of every ``leftImg8bit_sequence`` sequence (all splits), subsampled to 8.5 Hz.
 
     All splits: the paper's 40k + 4k CityScapes triplets are more than the train split alone
-    holds, and pretraining uses no labels. The 8.5 Hz stream keeps every second frame, in the
-    phase that contains the sequence's annotated frame when it has a camera JSON. A triplet is
-    kept when the mean flow from its previous to its reference frame and from its reference to its
-    next frame are both at least ``min_flow`` px (:func:`mean_flow_magnitude`), Zhou's rule.
+    holds, and pretraining uses no labels. The 8.5 Hz stream keeps every second frame of each
+    snippet (:func:`~geopre.data.cityscapes.snippets`), in the phase that contains the snippet's
+    annotated frame when it has a camera JSON; no triplet spans the gap between two snippets. A
+    triplet is kept when the mean flow from its previous to its reference frame and from its
+    reference to its next frame are both at least ``min_flow`` px at :data:`FLOW_WIDTH`, Zhou's rule.
     """
-    from PIL import Image
-
     base = root / "leftImg8bit_sequence"
     if not base.is_dir():
         raise UserError(f"{base} not found: --from cityscapes needs a Cityscapes tree with leftImg8bit_sequence/")
-    sequences: dict[tuple[str, str, str], list[tuple[int, str]]] = {}
-    for path in sorted(base.glob("*/*/*_leftImg8bit.png")):
-        match = _CITY_NAME.match(path.name)
-        if match:
-            split, city = path.parent.parent.name, path.parent.name
-            sequences.setdefault((split, city, match["seq"]), []).append((int(match["frame"]), path.name))
+    sequences = {(split, city, seq): frames for split in cityscapes.list_splits(root)
+                 for (city, seq), frames in cityscapes.list_sequences(root, split).items()}
     if not sequences:
         raise UserError(f"{base}: no <split>/<city>/*_leftImg8bit.png frames")
-    for (split, city, seq), frames in sorted(sequences.items()):
-        frames.sort()
-        names = [name for _, name in frames]
-        intrinsics = _city_intrinsics(root, split, city, names)
-        annotated = [k for k, name in enumerate(names)
-                     if (root / "camera" / split / city / name.replace("_leftImg8bit.png", "_camera.json")).exists()]
-        phase = annotated[0] % CITYSCAPES_STEP if annotated else 0
-        kept = frames[phase::CITYSCAPES_STEP]
-        paths = [base / split / city / name for _, name in kept]
-        images = [np.asarray(Image.open(p).convert("RGB")) for p in paths]
-        flows = [None] + [mean_flow_magnitude(images[k - 1], images[k]) for k in range(1, len(images))]
-        first = kept[0][0] if kept else 0
-        for k in range(1, len(kept) - 1):
-            if flows[k] < min_flow or flows[k + 1] < min_flow:
-                continue
-            numbers = tuple(kept[k + d][0] for d in (-1, 0, 1))
-            yield Triplet(
-                source="cityscapes", video_id=f"{city}_{seq}", frame=f"{numbers[1]:06d}",
-                files=tuple(paths[k + d] for d in (-1, 0, 1)),  # type: ignore[arg-type]
-                indices=(k - 1, k, k + 1),
-                times=tuple((n - first) / CITYSCAPES_FPS for n in numbers),  # type: ignore[arg-type]
-                fps=CITYSCAPES_FPS / CITYSCAPES_STEP, mean_flow=(flows[k - 1], flows[k], flows[k + 1]),
-                intrinsics=intrinsics,
-            )
+    for (split, city, seq), frames in sequences.items():
+        intrinsics = _city_intrinsics(root, split, frames)
+        runs = []
+        for snippet in cityscapes.snippets(frames):
+            annotated = [k for k, f in enumerate(snippet) if cityscapes.camera_path(root, split, f).exists()]
+            phase = annotated[0] % CITYSCAPES_STEP if annotated else 0
+            runs.append(cityscapes.subsample(snippet[phase:], CITYSCAPES_STEP))
+        first = runs[0][0].frame  # times count from the sequence's first kept frame
+        index = 0  # position in the sequence's 8.5 Hz stream, across snippets
+        for kept in runs:
+            paths = [cityscapes.image_path(root, split, f) for f in kept]
+            greys = [_flow_grey(p) for p in paths]
+            flows = [None] + [flow_filter.mean_flow_magnitude(greys[k - 1], greys[k]) for k in range(1, len(greys))]
+            for k in range(1, len(kept) - 1):
+                if flows[k] < min_flow or flows[k + 1] < min_flow:
+                    continue
+                numbers = tuple(kept[k + d].frame for d in (-1, 0, 1))
+                yield Triplet(
+                    source="cityscapes", video_id=f"{city}_{seq:06d}", frame=f"{numbers[1]:06d}",
+                    files=tuple(paths[k + d] for d in (-1, 0, 1)),  # type: ignore[arg-type]
+                    indices=tuple(index + k + d for d in (-1, 0, 1)),  # type: ignore[arg-type]
+                    times=tuple((n - first) / CITYSCAPES_FPS for n in numbers),  # type: ignore[arg-type]
+                    fps=CITYSCAPES_FPS / CITYSCAPES_STEP, mean_flow=(flows[k - 1], flows[k], flows[k + 1]),
+                    intrinsics=intrinsics,
+                )
+            index += len(kept)
 
 
 def triplets(spec: SourceSpec) -> Iterator[Triplet]:
@@ -313,5 +304,5 @@ def triplets(spec: SourceSpec) -> Iterator[Triplet]:
     if spec.kind == "kitti":
         return kitti_triplets(spec.root, spec.split)
     if spec.kind == "cityscapes":
-        return cityscapes_triplets(spec.root, **spec.options)
+        return cityscapes_triplets(spec.root, spec.min_flow)
     raise UserError(f"unknown source kind {spec.kind!r}: choose one of {', '.join(SOURCE_KINDS)}")

@@ -16,9 +16,11 @@ from geopre.data.cityscapes import (
     disparity_to_depth,
     image_path,
     list_sequences,
+    list_splits,
     parse_frame_name,
     read_camera,
     read_depth,
+    snippets,
     subsample,
 )
 from geopre.errors import UserError
@@ -61,6 +63,20 @@ def test_list_sequences_groups_and_sorts_frames(tmp_path):
     assert [f.frame for f in sequences[("aachen", 0)]] == [0, 1]
     with pytest.raises(UserError, match="leftImg8bit_sequence/val"):
         list_sequences(tmp_path, "val")
+
+
+def test_list_splits_names_the_sequence_folders(tmp_path):
+    assert list_splits(tmp_path) == []
+    for split in ("val", "train"):
+        (tmp_path / "leftImg8bit_sequence" / split).mkdir(parents=True)
+    (tmp_path / "leftImg8bit_sequence/README").write_text("")
+    assert list_splits(tmp_path) == ["train", "val"]
+
+
+def test_snippets_cut_a_sequence_where_frame_numbers_jump():
+    frames = [FrameId("ulm", 0, n) for n in (31, 30, 2, 1, 0)] + [FrameId("ulm", 1, 3), FrameId("ulm", 1, 4)]
+    assert [[f.frame for f in run] for run in snippets(frames)] == [[0, 1, 2], [30, 31], [3, 4]]
+    assert snippets([]) == []
 
 
 def test_subsample_keeps_every_second_frame_and_restarts_after_a_gap():

@@ -1,7 +1,8 @@
 import torch
 import torch.nn.functional as F
+from torchvision.models.resnet import BasicBlock, Bottleneck
 
-from geopre.model.flow import FlowDecoder, GeometricPretrainNet, MotionEncoder, PretrainModelConfig
+from geopre.model.flow import FlowDecoder, GeometricPretrainNet, MotionEncoder
 from geopre.model.geometry import upsample_flow
 from geopre.model.losses import pretrain_loss
 
@@ -22,9 +23,13 @@ def textured_pair(shift, height=32, width=64, seed=0):
     return frame_t, frame_next
 
 
-def test_config_defaults_are_the_papers():
-    config = PretrainModelConfig()
-    assert (config.arch, config.motion_arch, config.motion_dim, config.scales) == ("resnet18", "resnet18", 128, 4)
+def test_default_network_has_resnet18_encoders_and_a_128_number_motion_vector():
+    net = GeometricPretrainNet()
+    for encoder in (net.structure_encoder, net.motion_encoder.encoder):  # paper III-A-1 and III-A-2
+        blocks = [module for module in encoder.modules() if isinstance(module, (BasicBlock, Bottleneck))]
+        assert len(blocks) == 8 and all(isinstance(block, BasicBlock) for block in blocks)  # 2 per stage
+    assert net.motion_encoder.encoder.conv1.in_channels == 6  # frames t and t+1 stacked
+    assert net.motion_encoder(torch.rand(1, 3, 32, 64), torch.rand(1, 3, 32, 64)).shape == (1, 128)
 
 
 def test_flows_per_scale_with_the_finest_at_input_resolution():

@@ -4,7 +4,6 @@ import pytest
 import torch
 
 from geopre.model.losses import (
-    PretrainLossConfig,
     automask,
     edge_aware_smoothness,
     mean_normalised,
@@ -151,9 +150,22 @@ def test_pretrain_loss_is_photometric_plus_alpha_smoothness():
     )
 
 
-def test_loss_config_defaults_are_the_papers():
-    config = PretrainLossConfig()
-    assert (config.alpha, config.beta) == (0.001, 0.85)
+def test_default_pretrain_loss_is_the_papers_formula_by_hand():
+    # Constant frames t = 0.2 and t+1 = 0.6: every local variance and covariance is 0, so
+    # SSIM = (2ab + C1) / (a^2 + b^2 + C1) everywhere. The flow -0.9 x px (x = column) stays inside
+    # the image, so the warped frame is still 0.6, and its x-gradient is 0.9 everywhere.
+    a, b = 0.2, 0.6
+    frame_t = torch.full((1, 3, 4, 6), a, dtype=torch.float64)
+    frame_next = torch.full((1, 3, 4, 6), b, dtype=torch.float64)
+    flow = torch.zeros(1, 2, 4, 6, dtype=torch.float64)
+    flow[:, 0] = -0.9 * torch.arange(6, dtype=torch.float64)
+    total, parts = pretrain_loss({0: flow}, frame_t, frame_next)
+    ssim_value = (2 * a * b + C1) / (a * a + b * b + C1)
+    photometric = 0.85 * (1 - ssim_value) / 2 + 0.15 * abs(b - a)  # eq. 4, beta = 0.85
+    smoothness = (0.9 + 0.0) / 2  # eq. 5: |d_x f| averaged over the two flow channels, flat image, no d_y
+    assert parts["photometric"].item() == pytest.approx(photometric, rel=1e-9)
+    assert parts["smoothness"].item() == pytest.approx(smoothness, rel=1e-9)
+    assert total.item() == pytest.approx(photometric + 0.001 * smoothness, rel=1e-9)  # eq. 3, alpha = 0.001
 
 
 def test_depth_loss_is_near_zero_for_the_true_stereo_depth_and_larger_for_a_wrong_one():

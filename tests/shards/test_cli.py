@@ -40,3 +40,9 @@ def test_shard_refuses_mixed_ingest_folders_in_one_line_unless_allowed(tmp_path,
     assert isinstance(refused.exception, UserError) and "size 48x32 in" in str(refused.exception)
     allowed = invoke("shard", ingest_dir, big, "--out", tmp_path / "s", "--allow-mixed")
     assert allowed.exit_code == 0, allowed.output
+
+
+def test_city_min_flow_reaches_the_cityscapes_filter(tmp_path, synth_city_root):
+    # The synthetic sequences move (the default 1 px keeps triplets); no sequence moves 1e6 px.
+    result = invoke("shard", "--from", "cityscapes", synth_city_root, "--city-min-flow", 1e6, "--out", tmp_path / "s")
+    assert isinstance(result.exception, UserError) and "no triplets" in str(result.exception)

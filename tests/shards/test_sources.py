@@ -2,9 +2,11 @@
 
 import json
 
+import cv2
 import numpy as np
 import pytest
 
+from geopre.data import cityscapes
 from geopre.errors import UserError
 from geopre.shards import sources
 from geopre.synth.kitti import KittiRig
@@ -71,15 +73,40 @@ def test_cityscapes_min_flow_drops_static_triplets(synth_city_root):
     assert len(moving) <= len(everything)
 
 
-def test_mean_flow_magnitude_measures_a_known_shift_at_the_reference_width():
-    rng = np.random.default_rng(0)
-    texture = rng.integers(0, 255, size=(16, 32), dtype=np.uint8)
-    image = np.kron(texture, np.ones((4, 4), dtype=np.uint8))  # 64x128, smooth enough to track
-    image = np.repeat(image[..., None], 3, axis=2)
-    shifted = np.roll(image, 2, axis=1)
-    flow = sources.mean_flow_magnitude(image, shifted, width=128)
-    assert flow == pytest.approx(2.0, abs=0.5)
-    assert sources.mean_flow_magnitude(image, image, width=128) < 0.05
+def write_city_sequence(root, frames, annotated, width=832, height=64, shift=2):
+    """Frames of one real-layout Cityscapes sequence (ulm, 000000): a texture moving ``shift`` px
+    right per 17 Hz frame; the ``annotated`` frames get a camera JSON."""
+    texture = np.random.default_rng(0).integers(0, 255, size=(height // 4, width // 4), dtype=np.uint8)
+    image = np.repeat(np.kron(texture, np.ones((4, 4), dtype=np.uint8))[..., None], 3, axis=2)
+    camera = {"extrinsic": {"baseline": 0.2}, "intrinsic": {"fx": 400.0, "fy": 400.0, "u0": width / 2, "v0": height / 2}}
+    for n in frames:
+        frame = cityscapes.FrameId("ulm", 0, n)
+        path = cityscapes.image_path(root, "train", frame)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        assert cv2.imwrite(str(path), np.roll(image, shift * n, axis=1))
+        if n in annotated:
+            camera_file = cityscapes.camera_path(root, "train", frame)
+            camera_file.parent.mkdir(parents=True, exist_ok=True)
+            camera_file.write_text(json.dumps(camera))
+
+
+def test_cityscapes_flow_is_measured_in_pixels_at_the_reference_width(tmp_path):
+    # 2 px per 17 Hz frame at 832 wide: 4 px per 8.5 Hz step, which is 2 px at 416 wide.
+    write_city_sequence(tmp_path, frames=range(6), annotated={3})
+    [triplet] = sources.cityscapes_triplets(tmp_path, min_flow=1.0)
+    assert triplet.frame == "000003" and triplet.indices == (0, 1, 2)
+    assert triplet.mean_flow[1:] == pytest.approx((2.0, 2.0), abs=0.5)
+    assert triplet.intrinsics.width == 832
+    assert list(sources.cityscapes_triplets(tmp_path, min_flow=2.6)) == []
+
+
+def test_cityscapes_triplets_never_span_the_gap_between_snippets(tmp_path):
+    write_city_sequence(tmp_path, frames=[*range(6), *range(20, 26)], annotated={3, 23})
+    triplets = list(sources.cityscapes_triplets(tmp_path, min_flow=0.0))
+    numbers = [[int(p.name.split("_")[2]) for p in t.files] for t in triplets]
+    assert numbers == [[1, 3, 5], [21, 23, 25]]
+    assert [t.indices for t in triplets] == [(0, 1, 2), (3, 4, 5)]  # positions in one 8.5 Hz stream
+    assert triplets[1].times[1] == pytest.approx(22 / 17)  # seconds since frame 1, gap included
 
 
 def test_ingest_triplets_carry_the_video_own_rate(tmp_path, ingest_dir):
