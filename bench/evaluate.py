@@ -15,7 +15,7 @@ from pathlib import Path
 import torch
 
 WIDTH, HEIGHT = 640, 192  # paper III-D: the fine-tuned models' size
-DRIVES, TEST_DRIVES, FRAMES = 2, 1, 18  # ~16 Eigen test frames at KITTI-like 416x128
+DRIVES, TEST_DRIVES, FRAMES = 3, 1, 18  # ~16 Eigen test frames at KITTI-like 416x128 (train, val, test)
 BATCH = 8  # EvaluateConfig's default
 
 
@@ -27,7 +27,8 @@ def run(out_dir) -> dict:
     from geopre.train.evaluate import EvaluateConfig, evaluate
 
     out = Path(out_dir)
-    kitti.write_kitti(out / "kitti", drives=DRIVES, test_drives=TEST_DRIVES, frames=FRAMES, seed=0)
+    kitti.write_kitti(out / "kitti", drives=DRIVES, test_drives=TEST_DRIVES, frames=FRAMES, seed=0,
+                      grey_cameras=False)  # only the colour test frames are evaluated
     torch.manual_seed(0)
     info = ModelInfo(mode="M", width=WIDTH, height=HEIGHT)
     model_file = out / "model" / "model.safetensors"

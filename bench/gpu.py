@@ -21,7 +21,7 @@ import torch
 
 TINY = os.environ.get("GEOPRE_GPU_SCALE") == "tiny"
 SIZE = (128, 64) if TINY else (640, 192)  # paper III-D
-DRIVES, FRAMES = (3, 8) if TINY else (8, 60)
+DRIVES, FRAMES = (4, 8) if TINY else (8, 60)  # train, val and 2 test drives at least
 PRETRAIN_STEPS = 4 if TINY else int(os.environ.get("GEOPRE_GPU_PRETRAIN_STEPS", 300))
 FINETUNE_STEPS = 4 if TINY else int(os.environ.get("GEOPRE_GPU_FINETUNE_STEPS", 200))
 
@@ -55,7 +55,8 @@ def main(out: Path) -> None:
         from geopre.synth import kitti
 
         return kitti.write_kitti(data, drives=DRIVES, test_drives=2, frames=FRAMES, width=SIZE[0], height=SIZE[1],
-                                 seed=0, workers=min(8, os.cpu_count() or 1), save_depth=False)["splits"]
+                                 seed=0, workers=min(8, os.cpu_count() or 1), save_depth=False,
+                                 grey_cameras=False)["splits"]  # training reads the colour cameras only
 
     def shard():
         from geopre.shards.sources import SourceSpec

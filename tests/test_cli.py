@@ -54,7 +54,9 @@ def test_every_option_has_help_text():
     (("synth", "videos", "/proc/geopre-cannot-write", "--count", "1"), "cannot write to"),
     (("synth", "videos", "OUT", "--count", "0"), "--count must be at least 1"),
     (("synth", "videos", "OUT", "--seconds", "-2"), "--seconds must be positive"),
-    (("synth", "kitti", "OUT", "--drives", "1"), "--drives must be at least 2"),
+    (("synth", "kitti", "OUT", "--drives", "2"), "--drives must be at least 3"),
+    (("synth", "kitti", "OUT", "--drives", "4", "--val-drives", "2", "--test-drives", "2"), "--val-drives (2)"),
+    (("synth", "kitti"), "missing OUT"),
     (("synth", "cityscapes", "OUT", "--sequences", "0"), "--sequences must be at least 3"),
     (("serve", "does-not-exist"), "not a folder"),
 ])

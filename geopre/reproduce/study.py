@@ -190,8 +190,9 @@ def _render_kitti(study: Study) -> None:
     from geopre.synth import kitti
 
     p = study.preset
+    # The study trains and scores on the colour cameras only: the grey pair would double the renders.
     kitti.write_kitti(study.kitti, p.kitti_drives, p.kitti_test_drives, p.kitti_frames, *p.kitti_size,
-                      seed=p.world_seed + 1, workers=min(2, os.cpu_count() or 1))
+                      seed=p.world_seed + 1, workers=min(2, os.cpu_count() or 1), grey_cameras=False)
 
 
 def _render_cityscapes(study: Study) -> None:

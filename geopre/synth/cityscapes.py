@@ -151,3 +151,13 @@ def write_cityscapes(out: Path, sequences: int = 6, width: int = 512, height: in
                               "annotated": s.stem(s.first_frame + ANNOTATED_OFFSET)} for s in specs]}
     atomic_write_json(out / "synth.json", summary)
     return summary
+
+
+def preview_views(sequences: int, width: int, height: int, seed: int, shown: int) -> list[render.View]:
+    """The annotated frame of the first ``shown`` sequences a tree with these settings holds."""
+    specs = plan_city(sequences, width, height, seed)[:shown]
+    views = []
+    for spec in specs:
+        seq = spec.sequence()
+        views.append(_bonnet(render.render_view(seq, ANNOTATED_OFFSET), seq.intrinsics))
+    return views

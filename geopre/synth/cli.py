@@ -7,6 +7,28 @@ from pathlib import Path
 import click
 
 from geopre.cliutil import IMAGE_SIZE
+from geopre.errors import UserError
+
+OUT_ARGUMENT = click.argument("out", required=False, type=click.Path(file_okay=False, path_type=Path))
+PREVIEW_OPTION = click.option(
+    "--preview", type=click.Path(dir_okay=False, path_type=Path),
+    help="Only render a contact sheet (PNG) of a few frames and their depth for these settings, "
+         "to look at the world before rendering it all; OUT is not written.")
+
+
+def _preview_or_out(preview: Path | None, out: Path | None, render_views) -> bool:
+    """Write the preview when asked (return True: the command is done), else insist on OUT."""
+    if preview is None:
+        if out is None:
+            raise UserError("missing OUT: the folder to render into (or pass --preview FILE.png)")
+        return False
+    from geopre.synth import preview as sheet
+
+    views = render_views(sheet.PREVIEW_FRAMES)
+    width, height = sheet.write_preview(preview, views)
+    click.echo(f"preview {preview} ({width}x{height}): {len(views)} frames and their depth"
+               + (f"; {out} not written" if out is not None else ""))
+    return True
 
 
 @click.group()
@@ -19,7 +41,7 @@ def synth() -> None:
 
 
 @synth.command("videos")
-@click.argument("out", type=click.Path(file_okay=False, path_type=Path))
+@OUT_ARGUMENT
 @click.option("--count", default=4, show_default=True, type=int, help="Number of videos to render.")
 @click.option("--seconds", default=10.0, show_default=True, type=float, help="Length of each video in seconds.")
 @click.option("--seed", default=0, show_default=True, type=int, help="Seed: the same seed gives the same videos.")
@@ -33,7 +55,8 @@ def synth() -> None:
               help="Where `geopre serve` will serve OUT; used for the URLs in OUT/urls.txt.")
 @click.option("--workers", default=1, show_default=True, type=int, help="Videos rendered in parallel processes.")
 @click.option("--save-depth", is_flag=True, help="Also save every frame's exact depth (float16 .npy per video).")
-def synth_videos(out, count, seconds, seed, sizes, fps_choices, render_scale, base_url, workers, save_depth):
+@PREVIEW_OPTION
+def synth_videos(out, count, seconds, seed, sizes, fps_choices, render_scale, base_url, workers, save_depth, preview):
     """Render "internet" driving videos into OUT.
 
     Writes OUT/videos/*.mp4 (H.264; random size, fps and unrecorded focal length), OUT/index.html
@@ -42,44 +65,59 @@ def synth_videos(out, count, seconds, seed, sizes, fps_choices, render_scale, ba
     """
     from geopre.synth import videos
 
-    summary = videos.write_videos(out, count, seconds, seed, sizes or videos.DEFAULT_SIZES,
-                                  fps_choices or videos.DEFAULT_FPS, render_scale, base_url, workers, save_depth)
+    sizes, fps_choices = sizes or videos.DEFAULT_SIZES, fps_choices or videos.DEFAULT_FPS
+    if _preview_or_out(preview, out, lambda shown: videos.preview_views(
+            count, seconds, seed, sizes, fps_choices, render_scale, shown)):
+        return
+    summary = videos.write_videos(out, count, seconds, seed, sizes, fps_choices, render_scale, base_url, workers, save_depth)
     frames = sum(v["frames"] for v in summary["videos"])
     click.echo(f"{len(summary['videos'])} videos, {frames} frames in {out}")
     click.echo(f"serve them with: geopre serve {out}   (playlist: {summary['base_url']}index.html)")
 
 
 @synth.command("kitti")
-@click.argument("out", type=click.Path(file_okay=False, path_type=Path))
-@click.option("--drives", default=4, show_default=True, type=int, help="Number of drives (train + test).")
+@OUT_ARGUMENT
+@click.option("--drives", default=4, show_default=True, type=int, help="Number of drives (train + val + test).")
 @click.option("--test-drives", default=1, show_default=True, type=int, help="Drives kept for the Eigen test split.")
+@click.option("--val-drives", type=int,
+              help="Drives kept for the val_files.txt of eigen_zhou/eigen_full. [default: 1 per 10 drives, at least 1]")
 @click.option("--frames", default=40, show_default=True, type=int, help="Frames per drive (10 Hz).")
 @click.option("--size", default="416x128", show_default=True, type=IMAGE_SIZE, help="Image size WxH.")
 @click.option("--seed", default=0, show_default=True, type=int, help="Seed: the same seed gives the same tree.")
 @click.option("--workers", default=1, show_default=True, type=int, help="Drives rendered in parallel processes.")
 @click.option("--depth/--no-depth", default=True, show_default=True,
               help="Save exact depth of image_02 under <drive>/geopre_truth/depth_02.")
-def synth_kitti(out, drives, test_drives, frames, size, seed, workers, depth):
+@click.option("--grey/--no-grey", default=True, show_default=True,
+              help="Also render the grey stereo cameras image_00/image_01 (about 1.5x the render time).")
+@PREVIEW_OPTION
+def synth_kitti(out, drives, test_drives, val_drives, frames, size, seed, workers, depth, grey, preview):
     """Render a KITTI-raw-style tree into OUT.
 
-    Stereo colour images (image_02/image_03, baseline 0.54 m), 64-beam LiDAR sweeps
-    (velodyne_points/*.bin), calib_cam_to_cam.txt / calib_velo_to_cam.txt per date, and
-    monodepth2 split files (eigen_zhou, eigen_full, eigen test) with disjoint test drives.
+    Stereo colour and grey images (image_02/03 and image_00/01, baselines 0.54 m), 64-beam LiDAR
+    sweeps (velodyne_points/*.bin), OXTS GPS/IMU packets (oxts/), timestamps, calib_cam_to_cam.txt /
+    calib_velo_to_cam.txt / calib_imu_to_velo.txt per date, and monodepth2 split files (eigen_zhou,
+    eigen_full, eigen test) whose train, val and test frames come from disjoint drives.
     """
     from geopre.synth import kitti
 
-    summary = kitti.write_kitti(out, drives, test_drives, frames, size[0], size[1], seed, workers, depth)
+    if _preview_or_out(preview, out, lambda shown: kitti.preview_views(
+            drives, frames, size[0], size[1], seed, shown)):
+        return
+    summary = kitti.write_kitti(out, drives, test_drives, frames, size[0], size[1], seed, workers, depth,
+                                val_drives=val_drives, grey_cameras=grey)
     splits = summary["splits"]
-    click.echo(f"{drives} drives x {frames} frames in {out}: eigen_zhou train {splits['eigen_zhou_train']}, "
-               f"eigen_full train {splits['eigen_full_train']}, eigen test {splits['eigen_test']}")
+    click.echo(f"{drives} drives x {frames} frames in {out}: eigen_zhou train {splits['eigen_zhou_train']} "
+               f"val {splits['eigen_zhou_val']}, eigen_full train {splits['eigen_full_train']} "
+               f"val {splits['eigen_full_val']}, eigen test {splits['eigen_test']}")
 
 
 @synth.command("cityscapes")
-@click.argument("out", type=click.Path(file_okay=False, path_type=Path))
+@OUT_ARGUMENT
 @click.option("--sequences", default=6, show_default=True, type=int, help="Number of 30-frame sequences.")
 @click.option("--size", default="512x256", show_default=True, type=IMAGE_SIZE, help="Image size WxH.")
 @click.option("--seed", default=0, show_default=True, type=int, help="Seed: the same seed gives the same tree.")
-def synth_cityscapes(out, sequences, size, seed):
+@PREVIEW_OPTION
+def synth_cityscapes(out, sequences, size, seed, preview):
     """Render a Cityscapes-style tree into OUT.
 
     leftImg8bit_sequence frames at 17 Hz in a denser city style, and for each sequence's annotated
@@ -87,6 +125,8 @@ def synth_cityscapes(out, sequences, size, seed):
     """
     from geopre.synth import cityscapes
 
+    if _preview_or_out(preview, out, lambda shown: cityscapes.preview_views(sequences, size[0], size[1], seed, shown)):
+        return
     summary = cityscapes.write_cityscapes(out, sequences, size[0], size[1], seed)
     click.echo(f"{len(summary['sequences'])} sequences x {cityscapes.SEQUENCE_LENGTH} frames in {out}")
 

@@ -218,3 +218,10 @@ def write_videos(out: Path, count: int, seconds: float, seed: int = 0, sizes=DEF
 def load_truth(out: Path, name: str) -> dict:
     """The ground truth of one rendered video (intrinsics, poses, speeds, stop flags)."""
     return json.loads((Path(out) / "truth" / f"{name}.json").read_text())
+
+
+def preview_views(count: int, seconds: float, seed: int, sizes=DEFAULT_SIZES, fps_choices=DEFAULT_FPS,
+                  render_scale: float = 0.5, shown: int = 4) -> list[render.View]:
+    """The middle frame of the first ``shown`` videos these settings render, at render size."""
+    specs = plan_videos(count, seconds, seed, sizes, fps_choices, render_scale)[:shown]
+    return [render.render_view(s.sequence(), s.frame_count // 2) for s in specs]

@@ -1,9 +1,12 @@
-"""The Cityscapes-style tree, read back with parsing code written here."""
+"""The Cityscapes-style tree, read back with parsing code written here and with cityscapesscripts'
+file-name helpers (the official scripts have no reader for camera JSON or disparity: those are
+checked against the documented encodings)."""
 
 import json
 import re
 
 import numpy as np
+from cityscapesscripts.helpers import csHelpers
 from PIL import Image
 
 from geopre.synth import cityscapes
@@ -51,3 +54,19 @@ def test_bonnet_is_static_in_every_frame(synth_city_root):
     mask = cityscapes.bonnet_mask(a.shape[1], a.shape[0])
     np.testing.assert_array_equal(a[mask], b[mask])
     assert not np.array_equal(a[~mask], b[~mask])
+
+
+def test_file_names_parse_with_cityscapesscripts_helpers(synth_city_root):
+    cores = {}
+    for folder, kind, ext in (("leftImg8bit_sequence", "leftImg8bit", "png"), ("camera", "camera", "json"),
+                              ("disparity", "disparity", "png")):
+        paths = sorted((synth_city_root / folder).rglob(f"*.{ext}"))
+        assert paths, folder
+        for path in paths:
+            info = csHelpers.getCsFileInfo(str(path))
+            assert (info.type, info.type2, info.ext) == (kind, "", ext)
+            assert csHelpers.getDirectory(str(path)) == info.city
+            assert len(info.sequenceNb) == len(info.frameNb) == 6
+        cores[folder] = {(path.parent.parent.name, csHelpers.getCoreImageFileName(str(path))) for path in paths}
+    # Every annotated frame (camera + disparity) is a frame of its sequence, in the same split.
+    assert cores["camera"] == cores["disparity"] and cores["camera"] <= cores["leftImg8bit_sequence"]

@@ -17,7 +17,7 @@ from geopre.train.finetune import FinetuneConfig, finetune
 
 @pytest.fixture(scope="module")
 def kitti_tree(tmp_path_factory):
-    """4 drives (3 train, 1 test) of 12 frames at 128x64: 27 Zhou train and 3 val frames."""
+    """4 drives (2 train, 1 val, 1 test) of 12 frames at 128x64: 20 Zhou train and 10 val frames."""
     out = tmp_path_factory.mktemp("finetune-kitti")
     write_kitti(out, drives=4, test_drives=1, frames=12, width=128, height=64, seed=1)
     return out
@@ -39,7 +39,7 @@ def m_run(kitti_tree, tmp_path_factory):
 def test_monocular_finetune_beats_its_first_epoch_and_records_the_best(m_run):
     run_dir, summary = m_run
     history = summary["history"]
-    assert [h["epoch"] for h in history] == [1, 2, 3] and summary["steps"] == 3 * 13
+    assert [h["epoch"] for h in history] == [1, 2, 3] and summary["steps"] == 3 * 10
     first, last = history[0]["val/photometric"], history[-1]["val/photometric"]
     assert last < 0.95 * first, (first, last)
     assert all(math.isfinite(h["val/abs_rel"]) and 0 <= h["val/a1"] <= 1 for h in history)
@@ -65,12 +65,12 @@ def test_starting_from_a_weights_file_changes_the_first_epoch(kitti_tree, tmp_pa
 
 
 def test_a_stopped_and_resumed_run_ends_with_the_same_weights(kitti_tree, tmp_path):
-    # fraction 0.3: 9 frames, 4 steps per epoch; stop inside the second epoch.
-    straight = finetune(small(kitti_tree, tmp_path / "straight", epochs=2, fraction=0.3))
-    finetune(small(kitti_tree, tmp_path / "resumed", epochs=2, fraction=0.3, max_steps=5))
+    # fraction 0.4: 8 of the 20 frames, 4 steps per epoch; stop inside the second epoch.
+    straight = finetune(small(kitti_tree, tmp_path / "straight", epochs=2, fraction=0.4))
+    finetune(small(kitti_tree, tmp_path / "resumed", epochs=2, fraction=0.4, max_steps=5))
     with pytest.raises(UserError, match="--resume"):
-        finetune(small(kitti_tree, tmp_path / "resumed", epochs=2, fraction=0.3))
-    resumed = finetune(small(kitti_tree, tmp_path / "resumed", epochs=2, fraction=0.3, resume=True))
+        finetune(small(kitti_tree, tmp_path / "resumed", epochs=2, fraction=0.4))
+    resumed = finetune(small(kitti_tree, tmp_path / "resumed", epochs=2, fraction=0.4, resume=True))
     assert resumed["steps"] == straight["steps"] == 8
     a = load_file(str(tmp_path / "straight" / "model.safetensors"))
     b = load_file(str(tmp_path / "resumed" / "model.safetensors"))
