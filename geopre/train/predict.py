@@ -26,6 +26,7 @@ from geopre.io import atomic_path, ensure_writable_dir, save_png
 from geopre.progress import progress
 from geopre.train.depth_model import load_model, predict_disparity
 from geopre.train.metrics import resize_disparity, stereo_scale_factor
+from geopre.train.runtime import resolve_device
 
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".ppm", ".tif", ".tiff")
 VIDEO_SUFFIXES = (".mp4", ".mov", ".avi", ".mkv", ".webm", ".m4v")
@@ -112,8 +113,7 @@ def predict(config: PredictConfig) -> dict:
     if config.video_stride < 1:
         raise UserError(f"--video-stride must be at least 1 (got {config.video_stride})")
     images, videos = expand_inputs(config.inputs)
-    device = torch.device("cuda" if config.device == "auto" and torch.cuda.is_available() else
-                          "cpu" if config.device == "auto" else config.device)
+    device = resolve_device(config.device)
     model, info = load_model(config.model, config.best, device)
     out_dir = ensure_writable_dir(config.out_dir)
     depth_scale = stereo_scale_factor(info.stereo_baseline) if info.metric else 1.0
