@@ -31,7 +31,7 @@ from geopre.ingest.config import IngestConfig
 from geopre.ingest.download import DownloadFailed, Video, download, one_line_reason, remove_downloads, resolve
 from geopre.ingest.flow_filter import FlowMeter, frame_flows, is_moving, to_grey
 from geopre.ingest.sources import Source, source_key, video_id
-from geopre.ingest.subsample import VideoError, decode, frame_time, probe
+from geopre.ingest.subsample import VideoError, VideoInfo, decode, expected_frames, frame_time, probe
 from geopre.ingest.triplets import make_triplets
 from geopre.io import atomic_write_json, ensure_writable_dir
 from geopre.progress import progress
@@ -296,7 +296,7 @@ def run_ingest(sources: list[Source], config: IngestConfig) -> dict:
         raise UserError("the sources list no videos" + (" (no failures recorded to retry)" if config.retry_failed else ""))
     sources_by_id = {v.video_id: v for v in todo}
     with progress(total=len(todo) + len(results), desc="videos", unit="video") as bar, \
-            progress(desc="frames", unit="frame") as frames_bar:
+            progress(total=estimated_frames(todo, config), desc="frames", unit="frame") as frames_bar:
         bar.update(len(results))
 
         def on_result(result: VideoResult) -> None:
@@ -312,6 +312,23 @@ def run_ingest(sources: list[Source], config: IngestConfig) -> dict:
     stats = make_stats(results, time.perf_counter() - started)
     atomic_write_json(out / "ingest_stats.json", stats)
     return stats
+
+
+def estimated_frames(todo: list[Video], config: IngestConfig) -> int | None:
+    """Subsampled frames the videos to ingest should give, for the progress total: duration x fps,
+    the duration probed for local files (in parallel: ffprobe is a process) and as the site states
+    it for URLs; videos of unknown duration count as the known ones' mean (None: none known)."""
+    def frames(video: Video) -> int | None:
+        try:
+            info = (probe(video.url) if video.local else
+                    VideoInfo(duration=(video.info or {}).get("duration"), fps=None, width=0, height=0, frames=None))
+        except VideoError:
+            return None  # its own failure is reported when it is processed
+        return expected_frames(info, config.subsample)
+
+    with ThreadPoolExecutor(8, thread_name_prefix="geopre-probe") as pool:
+        known = [count for count in pool.map(frames, todo) if count is not None]
+    return round(sum(known) / len(known) * len(todo)) if known else None
 
 
 def make_stats(results: list[VideoResult], seconds: float) -> dict:

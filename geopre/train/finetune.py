@@ -25,6 +25,7 @@ from geopre.io import atomic_write_json, ensure_writable_dir
 from geopre.model.depth import depth_to_disp
 from geopre.model.losses import SMOOTHNESS_WEIGHT, depth_loss
 from geopre.model.resnet import INPUT_MULTIPLE
+from geopre.progress import progress
 from geopre.train.checkpoint import Checkpointer, check_finite
 from geopre.train.depth_model import (BEST_FILE, INFO_FILE, MODEL_FILE, DepthModel, ModelInfo,
                                       initialise_model, predict_disparity, save_model)
@@ -208,6 +209,8 @@ def finetune(config: FinetuneConfig) -> dict:
     model.train()
     epoch = start_epoch
     samples_per_s = float("nan")
+    bar = (progress(total=min(max_steps, config.epochs * steps_in_epoch), initial=step, desc="finetune", unit="step")
+           if runtime.is_main else None)
     while epoch < config.epochs and step < max_steps:
         lr = step_decay_lr(config.learning_rate, epoch, config.decay_epochs, config.decay_factor)
         set_lr(optimizer, lr)
@@ -229,6 +232,10 @@ def finetune(config: FinetuneConfig) -> dict:
                 losses = runtime.mean_across_ranks({"train/loss": float(loss.detach()),
                                                     **{f"train/{k}": float(v) for k, v in parts.items()}})
                 log.scalars(step, {**losses, "train/lr": lr, "train/samples_per_s": samples_per_s})
+                if bar is not None:
+                    bar.set_postfix(epoch=epoch + 1, loss=f"{losses['train/loss']:.4f}")
+            if bar is not None:
+                bar.update(1)
             if config.checkpoint_every and step % config.checkpoint_every == 0:
                 save_checkpoint(epoch)
             if step >= max_steps:
@@ -248,6 +255,8 @@ def finetune(config: FinetuneConfig) -> dict:
                 save_model(run_dir / BEST_FILE, unwrap(model), info)
         save_checkpoint(epoch)
 
+    if bar is not None:
+        bar.close()
     log.close()
     summary = {"run_dir": str(run_dir), "mode": config.mode, "init": init_source, "steps": step,
                "epochs_done": len(history), "train_frames": len(train_set), "val_frames": len(val_set),
