@@ -64,6 +64,11 @@ def main(argv: list[str] | None = None) -> None:
     except KeyboardInterrupt:
         click.echo("geopre: interrupted", err=True)
         sys.exit(130)
+    except click.UsageError as err:
+        # One line, like every other user mistake: click's usage block would bury the reason.
+        command = err.ctx.command_path if err.ctx is not None else "geopre"
+        click.echo(f"geopre: error: {err.format_message()} (see `{command} --help`)", err=True)
+        sys.exit(err.exit_code)
     except click.ClickException as err:
         err.show()
         sys.exit(err.exit_code)

@@ -18,6 +18,7 @@ from pathlib import Path
 
 import click
 
+from geopre.cliutil import POSITIVE_FLOAT, POSITIVE_INT, SEED
 from geopre.errors import UserError
 
 
@@ -149,9 +150,9 @@ def run_demo(config: DemoConfig, echo=click.echo) -> dict:
 @click.command()
 @click.option("--out", default="demo", show_default=True, type=click.Path(file_okay=False, path_type=Path),
               help="Folder for everything the demo makes (reused by reruns).")
-@click.option("--videos", default=3, show_default=True, type=int, help="Synthetic internet videos to render.")
-@click.option("--seconds", default=8.0, show_default=True, type=float, help="Length of each video.")
-@click.option("--seed", default=0, show_default=True, type=int, help="Seed for every synthetic source.")
+@click.option("--videos", default=3, show_default=True, type=POSITIVE_INT, help="Synthetic internet videos to render.")
+@click.option("--seconds", default=8.0, show_default=True, type=POSITIVE_FLOAT, help="Length of each video.")
+@click.option("--seed", default=0, show_default=True, type=SEED, help="Seed for every synthetic source.")
 def demo(out, videos, seconds, seed):
     """Run the pipeline end to end, small, on the embedded synthetic world (no internet needed)."""
     run_demo(DemoConfig(out=out, videos=videos, seconds=seconds, seed=seed))

@@ -84,7 +84,9 @@ def ensure_writable_dir(path: Path | str) -> Path:
         with tempfile.NamedTemporaryFile(dir=path, prefix=".geopre-write-test"):
             pass
     except OSError as err:
-        raise UserError(f"cannot write to {path}: {err.strerror or err}") from err
+        blocker = next((p for p in (path, *path.parents) if p.is_file()), None)
+        reason = f"{blocker} is a file, not a folder" if blocker else err.strerror or err
+        raise UserError(f"cannot write to {path}: {reason}") from err
     return path
 
 

@@ -28,6 +28,13 @@ def one_torch_thread():
     torch.set_num_threads(previous)
 
 
+@pytest.fixture(autouse=True)
+def no_progress_lines(monkeypatch):
+    """Off a terminal, long steps print a progress line every 30 s: on a loaded test machine that
+    would land in some tests' stderr and not others'. Tests of progress set their own interval."""
+    monkeypatch.setenv("GEOPRE_PROGRESS_SECONDS", "off")
+
+
 @pytest.fixture(scope="session")
 def synth_videos_dir(tmp_path_factory):
     """Two short "internet" videos (different sizes and frame rates) with their truth files."""

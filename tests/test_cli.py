@@ -52,13 +52,20 @@ def test_every_option_has_help_text():
 
 @pytest.mark.parametrize("args,message", [
     (("synth", "videos", "/proc/geopre-cannot-write", "--count", "1"), "cannot write to"),
-    (("synth", "videos", "OUT", "--count", "0"), "--count must be at least 1"),
-    (("synth", "videos", "OUT", "--seconds", "-2"), "--seconds must be positive"),
-    (("synth", "kitti", "OUT", "--drives", "2"), "--drives must be at least 3"),
+    (("synth", "videos", "OUT", "--count", "0"), "'--count': 0 is not in the range x>=1"),
+    (("synth", "videos", "OUT", "--seconds", "-2"), "'--seconds': -2.0 is not in the range x>0"),
+    (("synth", "kitti", "OUT", "--drives", "2"), "'--drives': 2 is not in the range x>=3"),
     (("synth", "kitti", "OUT", "--drives", "4", "--val-drives", "2", "--test-drives", "2"), "--val-drives (2)"),
     (("synth", "kitti"), "missing OUT"),
-    (("synth", "cityscapes", "OUT", "--sequences", "0"), "--sequences must be at least 3"),
+    (("synth", "cityscapes", "OUT", "--sequences", "0"), "'--sequences': 0 is not in the range x>=3"),
+    (("synth", "kitti", "OUT", "--size", "416by128"), "not a size like 640x192"),
     (("serve", "does-not-exist"), "not a folder"),
+    (("serve", ".", "--port", "70000"), "'--port': 70000 is not in the range"),
+    (("shard", "write", "IN", "--out", "OUT", "--maxsize", "0"), "'0' is not a size like 1GB"),
+    (("shard", "write", "IN", "--out", "OUT", "--val-fraction", "1"), "'--val-fraction': 1.0 is not in the range"),
+    (("demo", "--seed", "-1"), "'--seed': -1 is not in the range x>=0"),
+    (("reproduce", "--device", "gpu"), "'gpu' is not a device: use auto, cpu, cuda or cuda:N"),
+    (("finetune",), "Missing argument 'DATA_ROOT'"),
 ])
 def test_bad_input_is_one_clear_line_and_nonzero_exit(tmp_path, args, message):
     result = run(*args, cwd=tmp_path)
@@ -67,11 +74,14 @@ def test_bad_input_is_one_clear_line_and_nonzero_exit(tmp_path, args, message):
     assert len(lines) == 1 and message in lines[0] and "Traceback" not in result.stderr
 
 
-def test_bad_size_option_is_rejected_by_click(tmp_path):
-    result = run("synth", "kitti", "OUT", "--size", "416by128", cwd=tmp_path)
-    assert result.returncode == 2 and "not a size like 640x192" in result.stderr
+def test_every_numeric_option_has_a_ranged_type():
+    """Plain int/float options accept 0 and negatives: each must say what range makes sense."""
+    plain = [f"{command.name} {param.opts[0]}" for command, _ in walk(cli) for param in command.params
+             if isinstance(param.type, (click.types.IntParamType, click.types.FloatParamType))
+             and not isinstance(param.type, click.types._NumberRangeBase)]
+    assert plain == []
 
 
 def test_debug_shows_the_traceback(tmp_path):
-    result = run("--debug", "synth", "videos", "OUT", "--count", "0", cwd=tmp_path)
+    result = run("--debug", "synth", "videos", "/proc/geopre-cannot-write", "--count", "1", cwd=tmp_path)
     assert result.returncode != 0 and "Traceback" in result.stderr

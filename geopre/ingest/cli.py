@@ -6,7 +6,7 @@ from pathlib import Path
 
 import click
 
-from geopre.cliutil import IMAGE_SIZE
+from geopre.cliutil import FRACTION, IMAGE_SIZE, NON_NEGATIVE_FLOAT, NON_NEGATIVE_INT, POSITIVE_FLOAT, POSITIVE_INT
 
 
 @click.command("ingest")
@@ -15,26 +15,26 @@ from geopre.cliutil import IMAGE_SIZE
               help="Output folder: frames/, manifests/, failures/, ingest_stats.json, ingest_params.json. Reruns resume here.")
 @click.option("--batch-file", "-a", "batch_files", multiple=True, type=click.Path(dir_okay=False, path_type=Path),
               help="Text file of URLs or paths, one a line (# comments, blank lines ignored); repeatable.")
-@click.option("--fps", default=10.0, show_default=True, type=float,
+@click.option("--fps", default=10.0, show_default=True, type=POSITIVE_FLOAT,
               help="Subsampling rate in frames per second (paper: 10 Hz; 8.5 Hz for Cityscapes).")
 @click.option("--size", default="640x192", show_default=True, type=IMAGE_SIZE,
               help="Output frame size WxH: resize to cover, then crop (no stretching).")
 @click.option("--crop", default="center", show_default=True, type=click.Choice(["center", "bottom", "top"]),
               help="Which band of the resized frame is kept; `top` cuts a dashcam's bonnet.")
-@click.option("--start", type=float, help="Skip the video before this many seconds.")
-@click.option("--end", type=float, help="Stop at this many seconds into the video.")
-@click.option("--min-flow", default=1.0, show_default=True, type=float,
+@click.option("--start", type=NON_NEGATIVE_FLOAT, help="Skip the video before this many seconds.")
+@click.option("--end", type=POSITIVE_FLOAT, help="Stop at this many seconds into the video.")
+@click.option("--min-flow", default=1.0, show_default=True, type=NON_NEGATIVE_FLOAT,
               help="Drop frames whose mean optical flow from the previous frame is below this (px, output size).")
-@click.option("--max-gap", default=1, show_default=True, type=int,
+@click.option("--max-gap", default=1, show_default=True, type=POSITIVE_INT,
               help="Triplet neighbours may be at most this many subsampled frames apart (1 = adjacent).")
-@click.option("--min-height", type=int,
+@click.option("--min-height", type=POSITIVE_INT,
               help="Skip videos whose displayed height (after rotation) is below this many px (recorded as failed).")
-@click.option("--flow-scale", default=1.0, show_default=True, type=float,
+@click.option("--flow-scale", default=1.0, show_default=True, type=FRACTION,
               help="Measure flow on a copy scaled by this factor (0.5 = half size, faster); flow is rescaled.")
 @click.option("--format", "image_format", default="jpg", show_default=True, type=click.Choice(["jpg", "png"]),
               help="Frame file format.")
-@click.option("--jpeg-quality", default=95, show_default=True, type=int, help="JPEG quality 1-100.")
-@click.option("--workers", "-j", default=1, show_default=True, type=int,
+@click.option("--jpeg-quality", default=95, show_default=True, type=click.IntRange(1, 100), help="JPEG quality 1-100.")
+@click.option("--workers", "-j", default=1, show_default=True, type=POSITIVE_INT,
               help="Videos processed in parallel processes (downloads run ahead in threads); local only.")
 @click.option("--distributor", default="local", show_default=True, type=click.Choice(["local", "ray"]),
               help="Where videos are downloaded and processed: `local` (this machine) or `ray` (one Ray task "
@@ -43,15 +43,15 @@ from geopre.cliutil import IMAGE_SIZE
 @click.option("--ray-address", metavar="auto|HOST:PORT",
               help="Ray cluster to join with --distributor ray: `auto` (the one `ray start` began on this "
                    "machine) or the head's HOST:PORT. Default: a new local Ray instance (or $RAY_ADDRESS).")
-@click.option("--max-videos", type=int, help="Ingest at most this many videos (counting ones done earlier).")
-@click.option("--max-height", default=1080, show_default=True, type=int,
+@click.option("--max-videos", type=POSITIVE_INT, help="Ingest at most this many videos (counting ones done earlier).")
+@click.option("--max-height", default=1080, show_default=True, type=POSITIVE_INT,
               help="Download the best video-only format up to this height.")
-@click.option("--retries", default=3, show_default=True, type=int,
+@click.option("--retries", default=3, show_default=True, type=NON_NEGATIVE_INT,
               help="Retries per request after a server error (5xx), a timeout or a dropped connection; "
                    "a broken download resumes where it stopped.")
-@click.option("--retry-backoff", default=1.0, show_default=True, type=float, metavar="SECONDS",
+@click.option("--retry-backoff", default=1.0, show_default=True, type=NON_NEGATIVE_FLOAT, metavar="SECONDS",
               help="Wait before the first retry; doubles for each further one, at most 30 s.")
-@click.option("--socket-timeout", default=30.0, show_default=True, type=float, metavar="SECONDS",
+@click.option("--socket-timeout", default=30.0, show_default=True, type=POSITIVE_FLOAT, metavar="SECONDS",
               help="A request that receives nothing for this long fails (and is retried).")
 @click.option("--rate-limit", help="Download rate limit in bytes/s, e.g. 500K or 2M.")
 @click.option("--cookies", type=click.Path(dir_okay=False, path_type=Path),

@@ -26,6 +26,7 @@ from geopre.ingest import manifest as layout
 from geopre.ingest.config import IngestConfig, output_params
 from geopre.ingest.download import Video, resolve
 from geopre.ingest.sources import Source, source_key, video_id
+from geopre.ingest.subsample import VideoError, VideoInfo, expected_frames, probe
 from geopre.ingest.video import VideoResult, failed, failure_reason, fetch, plain_metadata, process
 from geopre.io import atomic_write_json, ensure_writable_dir
 from geopre.progress import progress
@@ -159,7 +160,7 @@ def run_ingest(sources: list[Source], config: IngestConfig) -> dict:
         raise UserError("the sources list no videos" + (" (no failures recorded to retry)" if config.retry_failed else ""))
     sources_by_id = {v.video_id: v for v in todo}
     with progress(total=len(todo) + len(results), desc="videos", unit="video") as bar, \
-            progress(desc="frames", unit="frame") as frames_bar:
+            progress(total=estimated_frames(todo, config), desc="frames", unit="frame") as frames_bar:
         bar.update(len(results))
 
         def on_result(result: VideoResult) -> None:
@@ -175,6 +176,23 @@ def run_ingest(sources: list[Source], config: IngestConfig) -> dict:
     stats = make_stats(results, time.perf_counter() - started)
     atomic_write_json(out / "ingest_stats.json", stats)
     return stats
+
+
+def estimated_frames(todo: list[Video], config: IngestConfig) -> int | None:
+    """Subsampled frames the videos to ingest should give, for the progress total: duration x fps,
+    the duration probed for local files (in parallel: ffprobe is a process) and as the site states
+    it for URLs; videos of unknown duration count as the known ones' mean (None: none known)."""
+    def frames(video: Video) -> int | None:
+        try:
+            info = (probe(video.url) if video.local else
+                    VideoInfo(duration=(video.info or {}).get("duration"), fps=None, width=0, height=0, frames=None))
+        except VideoError:
+            return None  # its own failure is reported when it is processed
+        return expected_frames(info, config.subsample)
+
+    with ThreadPoolExecutor(8, thread_name_prefix="geopre-probe") as pool:
+        known = [count for count in pool.map(frames, todo) if count is not None]
+    return round(sum(known) / len(known) * len(todo)) if known else None
 
 
 def make_stats(results: list[VideoResult], seconds: float) -> dict:

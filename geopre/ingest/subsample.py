@@ -148,9 +148,11 @@ def stream_config(info: VideoInfo, config: SubsampleConfig) -> tuple[SubsampleCo
 
 
 def expected_frames(info: VideoInfo, config: SubsampleConfig) -> int | None:
-    """How many subsampled frames the probed duration promises (None when unknown)."""
+    """How many subsampled frames the probed duration promises (None when unknown), at the rate
+    :func:`stream_config` will really use."""
     if info.duration is None:
         return None
+    config, _ = stream_config(info, config)
     start = config.start or 0.0
     end = min(info.duration, config.end) if config.end is not None else info.duration
     return max(0, math.floor((end - start) * config.fps + 0.5))

@@ -6,6 +6,7 @@ from pathlib import Path
 
 import click
 
+from geopre.cliutil import DEVICE, NON_NEGATIVE_INT
 from geopre.reproduce.presets import PRESETS
 
 
@@ -18,8 +19,8 @@ from geopre.reproduce.presets import PRESETS
                    "reuses every finished stage.")
 @click.option("--imagenet-weights", type=click.Path(dir_okay=False, path_type=Path),
               help="A torchvision ResNet weights file: adds ImageNet-initialised fine-tuning to every cell.")
-@click.option("--device", default="auto", show_default=True, help="auto, cpu, cuda or cuda:N.")
-@click.option("--jobs", default=0, show_default=True, type=int,
+@click.option("--device", default="auto", show_default=True, type=DEVICE, help="auto, cpu, cuda or cuda:N.")
+@click.option("--jobs", default=0, show_default=True, type=NON_NEGATIVE_INT,
               help="Training runs at once, each in its own process with cores/jobs threads. 0: 2 on a CPU "
                    "with at least 2 cores, 1 with a GPU.")
 def reproduce(preset, out, imagenet_weights, device, jobs):

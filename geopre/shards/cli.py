@@ -7,6 +7,8 @@ from pathlib import Path
 
 import click
 
+from geopre.cliutil import NON_NEGATIVE_FLOAT, POSITIVE_INT, SEED
+
 _SIZE = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([kmgt]?i?b?)?\s*$", re.IGNORECASE)
 _UNITS = {"": 1, "b": 1, "k": 10**3, "m": 10**6, "g": 10**9, "t": 10**12,
           "ki": 2**10, "mi": 2**20, "gi": 2**30, "ti": 2**40}
@@ -22,7 +24,7 @@ class ByteSize(click.ParamType):
             return value
         match = _SIZE.match(str(value))
         unit = (match.group(2) or "").lower().rstrip("b") if match else None
-        if not match or unit not in _UNITS:
+        if not match or unit not in _UNITS or int(float(match.group(1)) * _UNITS[unit]) < 1:
             self.fail(f"{value!r} is not a size like 1GB, 500MB or 2GiB", param, ctx)
         return int(float(match.group(1)) * _UNITS[unit])
 
@@ -53,15 +55,15 @@ def shard() -> None:
               help="Add a calibrated dataset: `--from kitti ROOT` or `--from cityscapes ROOT`; repeatable.")
 @click.option("--split", default="eigen_zhou", show_default=True,
               help="KITTI: the monodepth2 split folder under ROOT/splits whose train_files.txt lists triplets.")
-@click.option("--city-min-flow", default=1.0, show_default=True, type=float,
+@click.option("--city-min-flow", default=1.0, show_default=True, type=NON_NEGATIVE_FLOAT,
               help="Cityscapes: drop triplets whose mean flow (px at 416 wide) is under this (Zhou's rule).")
 @click.option("--out", required=True,
               help="Folder for the shards and index.json, or an fsspec URL (s3://bucket/prefix, gs://..., file://...).")
-@click.option("--maxcount", default=1000, show_default=True, type=int, help="Most samples per shard.")
+@click.option("--maxcount", default=1000, show_default=True, type=POSITIVE_INT, help="Most samples per shard.")
 @click.option("--maxsize", default="1GB", show_default=True, type=ByteSize(), help="Most bytes per shard (1GB, 500MB...).")
-@click.option("--val-fraction", default=0.05, show_default=True, type=float,
+@click.option("--val-fraction", default=0.05, show_default=True, type=click.FloatRange(0, 1, max_open=True),
               help="Fraction of videos held out for validation (split by video, never by frame).")
-@click.option("--seed", default=0, show_default=True, type=int, help="Seed of the split and the shuffle.")
+@click.option("--seed", default=0, show_default=True, type=SEED, help="Seed of the split and the shuffle.")
 @click.option("--force", is_flag=True, help="Rewrite even when index.json says the shards are up to date.")
 @click.option("--allow-mixed", is_flag=True,
               help="Accept ingest folders whose manifests differ in fps, size, min_flow or max_gap (refused by default).")
@@ -100,10 +102,10 @@ def shard_info(source):
 @shard.command("preview")
 @click.argument("source")
 @click.option("--out", required=True, type=click.Path(dir_okay=False, path_type=Path), help="PNG file to write.")
-@click.option("--count", default=8, show_default=True, type=int, help="Number of triplets (rows).")
+@click.option("--count", default=8, show_default=True, type=POSITIVE_INT, help="Number of triplets (rows).")
 @click.option("--split", default="train", show_default=True, type=click.Choice(["train", "val"]),
               help="Which split to draw from.")
-@click.option("--seed", default=0, show_default=True, type=int, help="Seed of the random pick.")
+@click.option("--seed", default=0, show_default=True, type=SEED, help="Seed of the random pick.")
 def shard_preview(source, out, count, split, seed):
     """Write a contact sheet of random triplets (prev | ref | next) from the shards at SOURCE."""
     from geopre.shards.info import write_preview

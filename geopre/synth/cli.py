@@ -6,7 +6,7 @@ from pathlib import Path
 
 import click
 
-from geopre.cliutil import IMAGE_SIZE
+from geopre.cliutil import FRACTION, IMAGE_SIZE, PORT, POSITIVE_FLOAT, POSITIVE_INT, SEED
 from geopre.errors import UserError
 
 OUT_ARGUMENT = click.argument("out", required=False, type=click.Path(file_okay=False, path_type=Path))
@@ -42,18 +42,18 @@ def synth() -> None:
 
 @synth.command("videos")
 @OUT_ARGUMENT
-@click.option("--count", default=4, show_default=True, type=int, help="Number of videos to render.")
-@click.option("--seconds", default=10.0, show_default=True, type=float, help="Length of each video in seconds.")
-@click.option("--seed", default=0, show_default=True, type=int, help="Seed: the same seed gives the same videos.")
+@click.option("--count", default=4, show_default=True, type=POSITIVE_INT, help="Number of videos to render.")
+@click.option("--seconds", default=10.0, show_default=True, type=POSITIVE_FLOAT, help="Length of each video in seconds.")
+@click.option("--seed", default=0, show_default=True, type=SEED, help="Seed: the same seed gives the same videos.")
 @click.option("--size", "sizes", multiple=True, type=IMAGE_SIZE,
               help="Video size to draw from, e.g. 1280x720; repeat for several. [default: 1280x720, 960x540, 854x480]")
-@click.option("--fps", "fps_choices", multiple=True, type=float,
+@click.option("--fps", "fps_choices", multiple=True, type=POSITIVE_FLOAT,
               help="Frame rate to draw from; repeat for several. [default: 24, 25, 30]")
-@click.option("--render-scale", default=0.5, show_default=True, type=float,
+@click.option("--render-scale", default=0.5, show_default=True, type=FRACTION,
               help="Render at this fraction of the video size, then upscale in ffmpeg (faster, softer).")
 @click.option("--base-url", default="http://127.0.0.1:8765/", show_default=True,
               help="Where `geopre serve` will serve OUT; used for the URLs in OUT/urls.txt.")
-@click.option("--workers", default=1, show_default=True, type=int, help="Videos rendered in parallel processes.")
+@click.option("--workers", default=1, show_default=True, type=POSITIVE_INT, help="Videos rendered in parallel processes.")
 @click.option("--save-depth", is_flag=True, help="Also save every frame's exact depth (float16 .npy per video).")
 @PREVIEW_OPTION
 def synth_videos(out, count, seconds, seed, sizes, fps_choices, render_scale, base_url, workers, save_depth, preview):
@@ -77,14 +77,15 @@ def synth_videos(out, count, seconds, seed, sizes, fps_choices, render_scale, ba
 
 @synth.command("kitti")
 @OUT_ARGUMENT
-@click.option("--drives", default=4, show_default=True, type=int, help="Number of drives (train + val + test).")
-@click.option("--test-drives", default=1, show_default=True, type=int, help="Drives kept for the Eigen test split.")
-@click.option("--val-drives", type=int,
+@click.option("--drives", default=4, show_default=True, type=click.IntRange(min=3),
+              help="Number of drives (train + val + test).")
+@click.option("--test-drives", default=1, show_default=True, type=POSITIVE_INT, help="Drives kept for the Eigen test split.")
+@click.option("--val-drives", type=POSITIVE_INT,
               help="Drives kept for the val_files.txt of eigen_zhou/eigen_full. [default: 1 per 10 drives, at least 1]")
-@click.option("--frames", default=40, show_default=True, type=int, help="Frames per drive (10 Hz).")
+@click.option("--frames", default=40, show_default=True, type=POSITIVE_INT, help="Frames per drive (10 Hz).")
 @click.option("--size", default="416x128", show_default=True, type=IMAGE_SIZE, help="Image size WxH.")
-@click.option("--seed", default=0, show_default=True, type=int, help="Seed: the same seed gives the same tree.")
-@click.option("--workers", default=1, show_default=True, type=int, help="Drives rendered in parallel processes.")
+@click.option("--seed", default=0, show_default=True, type=SEED, help="Seed: the same seed gives the same tree.")
+@click.option("--workers", default=1, show_default=True, type=POSITIVE_INT, help="Drives rendered in parallel processes.")
 @click.option("--depth/--no-depth", default=True, show_default=True,
               help="Save exact depth of image_02 under <drive>/geopre_truth/depth_02.")
 @click.option("--grey/--no-grey", default=True, show_default=True,
@@ -113,9 +114,9 @@ def synth_kitti(out, drives, test_drives, val_drives, frames, size, seed, worker
 
 @synth.command("cityscapes")
 @OUT_ARGUMENT
-@click.option("--sequences", default=6, show_default=True, type=int, help="Number of 30-frame sequences.")
+@click.option("--sequences", default=6, show_default=True, type=click.IntRange(min=3), help="Number of 30-frame sequences.")
 @click.option("--size", default="512x256", show_default=True, type=IMAGE_SIZE, help="Image size WxH.")
-@click.option("--seed", default=0, show_default=True, type=int, help="Seed: the same seed gives the same tree.")
+@click.option("--seed", default=0, show_default=True, type=SEED, help="Seed: the same seed gives the same tree.")
 @PREVIEW_OPTION
 def synth_cityscapes(out, sequences, size, seed, preview):
     """Render a Cityscapes-style tree into OUT.
@@ -133,7 +134,7 @@ def synth_cityscapes(out, sequences, size, seed, preview):
 
 @click.command()
 @click.argument("root", type=click.Path(path_type=Path))
-@click.option("--port", default=8765, show_default=True, type=int, help="TCP port (0 picks a free one).")
+@click.option("--port", default=8765, show_default=True, type=PORT, help="TCP port (0 picks a free one).")
 @click.option("--host", default="127.0.0.1", show_default=True, help="Address to listen on.")
 def serve(root, port, host):
     """Serve the folder ROOT over HTTP (threaded, byte ranges) until Ctrl-C.

@@ -12,7 +12,8 @@ from pathlib import Path
 
 import click
 
-from geopre.cliutil import IMAGE_SIZE
+from geopre.cliutil import (DEVICE, FRACTION, IMAGE_SIZE, NON_NEGATIVE_FLOAT, NON_NEGATIVE_INT, POSITIVE_FLOAT,
+                            POSITIVE_INT, SEED)
 
 
 def _echo(message: str) -> None:
@@ -44,32 +45,33 @@ def _run(function, nproc: int, *args):
               help="Structure encoder (paper: resnet18; resnet50 for the 1024x320 'hd' model).")
 @click.option("--size", default="640x192", show_default=True, type=IMAGE_SIZE,
               help="Training resolution WxH, multiples of 32 (paper: 640x192 or 1024x320).")
-@click.option("--batch-size", default=20, show_default=True, type=int,
+@click.option("--batch-size", default=20, show_default=True, type=POSITIVE_INT,
               help="Triplets per step and GPU (paper: 20 at 640x192, 8 at 1024x320).")
-@click.option("--lr", default=1e-4, show_default=True, type=float, help="Adam learning rate, constant (paper III-D).")
-@click.option("--steps", type=int, help="Total optimiser steps (overrides --epochs).")
-@click.option("--epochs", default=10, show_default=True, type=int, help="Epochs over the training split.")
-@click.option("--samples-per-epoch", type=int, help="Epoch length in triplets (default: the split's size).")
-@click.option("--motion-dim", default=128, show_default=True, type=int, help="Latent motion vector size (paper: 128).")
-@click.option("--alpha", default=0.001, show_default=True, type=float, help="Smoothness weight (paper eq. 3).")
-@click.option("--beta", default=0.85, show_default=True, type=float, help="SSIM weight in the photometric term (eq. 4).")
+@click.option("--lr", default=1e-4, show_default=True, type=POSITIVE_FLOAT, help="Adam learning rate, constant (paper III-D).")
+@click.option("--steps", type=POSITIVE_INT, help="Total optimiser steps (overrides --epochs).")
+@click.option("--epochs", default=10, show_default=True, type=POSITIVE_INT, help="Epochs over the training split.")
+@click.option("--samples-per-epoch", type=POSITIVE_INT, help="Epoch length in triplets (default: the split's size).")
+@click.option("--motion-dim", default=128, show_default=True, type=POSITIVE_INT, help="Latent motion vector size (paper: 128).")
+@click.option("--alpha", default=0.001, show_default=True, type=NON_NEGATIVE_FLOAT, help="Smoothness weight (paper eq. 3).")
+@click.option("--beta", default=0.85, show_default=True, type=click.FloatRange(0, 1), help="SSIM weight in the photometric term (eq. 4).")
 @click.option("--init", default="auto", show_default=True,
               help="Encoder initialisation: auto (imagenet when torchvision's file is cached, else scratch), "
                    "scratch, imagenet (never downloaded) or a weights file.")
 @click.option("--imagenet-weights", type=click.Path(dir_okay=False, path_type=Path),
               help="torchvision ImageNet weights file for --init imagenet (default: the torch hub cache).")
-@click.option("--workers", default=4, show_default=True, type=int, help="Loader workers per GPU.")
+@click.option("--workers", default=4, show_default=True, type=NON_NEGATIVE_INT,
+              help="Loader workers per GPU (0: load in the training process).")
 @click.option("--worker-kind", default="auto", show_default=True, type=click.Choice(["auto", "process", "thread"]),
               help="Loader workers as processes, or as threads of the training process (no hand-off between "
                    "processes; faster on few cores). auto: threads on up to 4 cores.")
-@click.option("--device", default="auto", show_default=True, help="auto (CUDA if present), cpu, cuda or cuda:N.")
+@click.option("--device", default="auto", show_default=True, type=DEVICE, help="auto (CUDA if present), cpu, cuda or cuda:N.")
 @click.option("--amp/--no-amp", default=True, show_default=True, help="Mixed precision on CUDA (bf16, else fp16).")
 @click.option("--compile", "compile_model", is_flag=True, help="torch.compile the network (CUDA; slow first step).")
-@click.option("--log-every", default=10, show_default=True, type=int, help="Steps between logged losses.")
-@click.option("--val-every", default=1000, show_default=True, type=int, help="Steps between validation passes.")
-@click.option("--visual-every", default=1000, show_default=True, type=int, help="Steps between visual PNGs.")
-@click.option("--checkpoint-every", default=1000, show_default=True, type=int, help="Steps between checkpoints.")
-@click.option("--seed", default=0, show_default=True, type=int, help="Seed for weights, data order and augmentation.")
+@click.option("--log-every", default=10, show_default=True, type=POSITIVE_INT, help="Steps between logged losses.")
+@click.option("--val-every", default=1000, show_default=True, type=POSITIVE_INT, help="Steps between validation passes.")
+@click.option("--visual-every", default=1000, show_default=True, type=POSITIVE_INT, help="Steps between visual PNGs.")
+@click.option("--checkpoint-every", default=1000, show_default=True, type=POSITIVE_INT, help="Steps between checkpoints.")
+@click.option("--seed", default=0, show_default=True, type=SEED, help="Seed for weights, data order and augmentation.")
 @click.option("--resume", is_flag=True, help="Continue the run in --out from its latest checkpoint.")
 @_NPROC
 def pretrain(shards, out, arch, size, batch_size, lr, steps, epochs, samples_per_epoch, motion_dim, alpha, beta,
@@ -125,32 +127,34 @@ _PATH = click.Path(path_type=Path)
 @click.option("--arch", default="resnet18", show_default=True, help="Encoder: resnet18, resnet34 or resnet50.")
 @click.option("--size", default="640x192", show_default=True, type=IMAGE_SIZE,
               help="Training size WxH; both multiples of 32.")
-@click.option("--batch-size", default=12, show_default=True, type=int, help="Frames per batch and process.")
-@click.option("--lr", default=1e-4, show_default=True, type=float, help="Adam learning rate.")
-@click.option("--epochs", default=20, show_default=True, type=int, help="Training epochs.")
-@click.option("--decay-epochs", default=15, show_default=True, type=int,
-              help="Multiply the learning rate by 0.1 after this many epochs.")
-@click.option("--min-depth", default=0.1, show_default=True, type=float, help="Smallest depth the network predicts.")
-@click.option("--max-depth", default=100.0, show_default=True, type=float, help="Largest depth the network predicts.")
-@click.option("--smoothness", default=1e-3, show_default=True, type=float, help="Disparity smoothness weight.")
-@click.option("--scales", default=4, show_default=True, type=int, help="Output scales in the loss.")
-@click.option("--start-depth", type=float,
+@click.option("--batch-size", default=12, show_default=True, type=POSITIVE_INT, help="Frames per batch and process.")
+@click.option("--lr", default=1e-4, show_default=True, type=POSITIVE_FLOAT, help="Adam learning rate.")
+@click.option("--epochs", default=20, show_default=True, type=POSITIVE_INT, help="Training epochs.")
+@click.option("--decay-epochs", default=15, show_default=True, type=NON_NEGATIVE_INT,
+              help="Multiply the learning rate by 0.1 after this many epochs (0: never).")
+@click.option("--min-depth", default=0.1, show_default=True, type=POSITIVE_FLOAT, help="Smallest depth the network predicts.")
+@click.option("--max-depth", default=100.0, show_default=True, type=POSITIVE_FLOAT, help="Largest depth the network predicts.")
+@click.option("--smoothness", default=1e-3, show_default=True, type=NON_NEGATIVE_FLOAT, help="Disparity smoothness weight.")
+@click.option("--scales", default=4, show_default=True, type=click.IntRange(1, 5), help="Output scales in the loss.")
+@click.option("--start-depth", type=POSITIVE_FLOAT,
               help="Start the untrained depth decoder at about this depth instead of monodepth2's ~0.2 m "
                    "(e.g. 10): short schedules then skip the initial plateau.")
-@click.option("--fraction", default=1.0, show_default=True, type=float,
+@click.option("--fraction", default=1.0, show_default=True, type=FRACTION,
               help="Train on this fraction of the split (few-shot study), a fixed subset per --seed.")
-@click.option("--seed", default=0, show_default=True, type=int, help="Seed for the subset, order and augmentation.")
-@click.option("--device", default="auto", show_default=True, help="auto, cpu, cuda or cuda:N.")
+@click.option("--seed", default=0, show_default=True, type=SEED, help="Seed for the subset, order and augmentation.")
+@click.option("--device", default="auto", show_default=True, type=DEVICE, help="auto, cpu, cuda or cuda:N.")
 @click.option("--amp/--no-amp", default=True, show_default=True, help="Mixed precision on CUDA.")
-@click.option("--workers", default=4, show_default=True, type=int, help="Data loading processes.")
-@click.option("--checkpoint-every", default=0, show_default=True, type=int,
+@click.option("--workers", default=4, show_default=True, type=NON_NEGATIVE_INT,
+              help="Data loading processes (0: load in the training process).")
+@click.option("--checkpoint-every", default=0, show_default=True, type=NON_NEGATIVE_INT,
               help="Also checkpoint every N steps (0: only at the end of each epoch).")
-@click.option("--max-steps", type=int, help="Stop after this many steps in total (resume continues).")
-@click.option("--val-gt-frames", default=16, show_default=True, type=int,
+@click.option("--max-steps", type=POSITIVE_INT,
+              help="Stop after this many steps in total, at least 1 (resume continues). [default: the full schedule]")
+@click.option("--val-gt-frames", default=16, show_default=True, type=NON_NEGATIVE_INT,
               help="Val frames scored with Eigen metrics at each validation (when velodyne scans exist).")
-@click.option("--val-every", default=1, show_default=True, type=int,
+@click.option("--val-every", default=1, show_default=True, type=POSITIVE_INT,
               help="Validate (and save the model) every N epochs; the last epoch always validates.")
-@click.option("--log-every", default=50, show_default=True, type=int, help="Log training scalars every N steps.")
+@click.option("--log-every", default=50, show_default=True, type=POSITIVE_INT, help="Log training scalars every N steps.")
 @click.option("--resume", is_flag=True, help="Continue the run in RUN_DIR from its latest checkpoint.")
 @_NPROC
 def finetune(data_root, run_dir, mode, split_dir, init, imagenet_weights, arch, size, batch_size, lr, epochs,
@@ -196,7 +200,7 @@ def finetune(data_root, run_dir, mode, split_dir, init, imagenet_weights, arch, 
               "[default: eigen-crop for velodyne, positive for dense]")
 @click.option("--median-scaling/--no-median-scaling", default=None,
               help="Scale each prediction by median(gt) / median(pred). [default: on for M models, off for S and MS]")
-@click.option("--stereo-scale", type=float,
+@click.option("--stereo-scale", type=POSITIVE_FLOAT,
               help="Fixed scale without median scaling; 5.4 reproduces monodepth2's tables. "
                    "[default: baseline / 0.1 from each drive's calibration, 5.327 on KITTI 2011_09_26]")
 @click.option("--best", is_flag=True, help="Use the run's best epoch (best.safetensors) instead of its last.")
@@ -204,8 +208,8 @@ def finetune(data_root, run_dir, mode, split_dir, init, imagenet_weights, arch, 
 @click.option("--save-predictions", is_flag=True, help="Also write the predicted disparities as one .npy.")
 @click.option("--post-process", is_flag=True,
               help="monodepth2's post-processing: also predict each mirrored image and blend the two (twice the work).")
-@click.option("--batch-size", default=8, show_default=True, type=int, help="Images per forward pass.")
-@click.option("--device", default="auto", show_default=True, help="auto, cpu, cuda or cuda:N.")
+@click.option("--batch-size", default=8, show_default=True, type=POSITIVE_INT, help="Images per forward pass.")
+@click.option("--device", default="auto", show_default=True, type=DEVICE, help="auto, cpu, cuda or cuda:N.")
 def evaluate(model, data_root, dataset, split_file, split, gt_file, gt_source, dense_root, gt_mask, median_scaling,
              stereo_scale, best, out_dir, save_predictions, post_process, batch_size, device):
     """Score MODEL (run folder, checkpoint folder or .safetensors) on DATA_ROOT with the Eigen protocol.
@@ -238,10 +242,10 @@ def evaluate(model, data_root, dataset, split_file, split, gt_file, gt_source, d
 @click.option("--save-depth", is_flag=True,
               help="Also write <name>_depth.npy (metres for S/MS models, relative scale for M).")
 @click.option("--best", is_flag=True, help="Use the run's best epoch (best.safetensors) instead of its last.")
-@click.option("--video-stride", default=1, show_default=True, type=int, help="Keep every N-th video frame.")
+@click.option("--video-stride", default=1, show_default=True, type=POSITIVE_INT, help="Keep every N-th video frame.")
 @click.option("--post-process", is_flag=True,
               help="monodepth2's post-processing: also predict each mirrored frame and blend the two (twice the work).")
-@click.option("--device", default="auto", show_default=True, help="auto, cpu, cuda or cuda:N.")
+@click.option("--device", default="auto", show_default=True, type=DEVICE, help="auto, cpu, cuda or cuda:N.")
 def predict(model, inputs, out_dir, save_depth, best, video_stride, post_process, device):
     """Depth for INPUTS (images, folders of images, videos) as magma PNGs, from MODEL."""
     from geopre.train.predict import PredictConfig, predict as run

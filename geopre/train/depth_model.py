@@ -111,13 +111,20 @@ def resolve_model_file(path: Path, best: bool = False) -> Path:
     """A run folder -> its model (or best) file; a checkpoint folder -> its weights; a file -> itself."""
     path = Path(path)
     if path.is_dir():
-        candidates = [path / (BEST_FILE if best else MODEL_FILE), path / MODEL_FILE]
-        for candidate in candidates:
-            if candidate.is_file():
-                return candidate
-        raise UserError(f"{path}: no {candidates[0].name} inside; pass a finetune run folder, a checkpoint or a .safetensors file")
+        wanted = path / (BEST_FILE if best else MODEL_FILE)
+        if wanted.is_file():
+            return wanted
+        # --best must never quietly score the last epoch instead: say what the folder does hold.
+        present = [name for name in (MODEL_FILE, BEST_FILE) if (path / name).is_file()]
+        holds = f"it holds only {' and '.join(present)}" if present else "it holds no model file"
+        hint = (f"drop --best to use {MODEL_FILE} (no epoch has been validated yet)" if best and MODEL_FILE in present
+                else "pass a finetune run folder, a checkpoint or a .safetensors file")
+        raise UserError(f"{path}: no {wanted.name} inside ({holds}); {hint}")
     if not path.is_file():
         raise UserError(f"{path}: model not found; pass a finetune run folder, a checkpoint or a .safetensors file")
+    if best:
+        raise UserError(f"--best picks best.safetensors of a run folder, but {path} is a model file: "
+                        f"drop --best, or pass the run folder")
     return path
 
 

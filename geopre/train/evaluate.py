@@ -27,6 +27,7 @@ from geopre.io import atomic_path, atomic_write_json, atomic_write_text, ensure_
 from geopre.progress import progress
 from geopre.train import metrics
 from geopre.train.depth_model import ModelInfo, load_model, predict_disparity, resolve_model_file
+from geopre.train.runtime import resolve_device
 
 
 CITYSCAPES_SPLITS = ("train", "val", "test")
@@ -131,14 +132,15 @@ def evaluate(config: EvaluateConfig) -> dict:
     """Run the evaluation, write JSON + markdown (+ predictions); return the JSON's content."""
     if config.dataset not in ("kitti", "cityscapes"):
         raise UserError(f"--dataset must be kitti or cityscapes (got {config.dataset!r})")
+    if config.batch_size < 1:
+        raise UserError(f"--batch-size must be at least 1 (got {config.batch_size})")
     if config.gt_source not in DEFAULT_GT_MASK:
         raise UserError(f"--gt-source must be velodyne or dense (got {config.gt_source!r})")
     gt_mask = config.gt_mask or DEFAULT_GT_MASK[config.gt_source]
     if gt_mask not in metrics.KITTI_GT_MASKS:
         raise UserError(f"--gt-mask must be one of {', '.join(metrics.KITTI_GT_MASKS)} (got {gt_mask!r})")
     weights_file = resolve_model_file(config.model, config.best)
-    device = torch.device("cuda" if config.device == "auto" and torch.cuda.is_available() else
-                          "cpu" if config.device == "auto" else config.device)
+    device = resolve_device(config.device)
     model, info = load_model(weights_file, device=device)
     # Beside the model; a checkpoint's own folder is pruned by later saves, so its run folder.
     default_out = weights_file.parent

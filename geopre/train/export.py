@@ -16,7 +16,7 @@ import torchvision
 from safetensors.torch import load_file
 
 from geopre.errors import UserError
-from geopre.io import atomic_path
+from geopre.io import atomic_path, ensure_writable_dir
 from geopre.train.checkpoint import Checkpointer
 from geopre.train.pretrain import load_run_config
 
@@ -38,6 +38,7 @@ def encoder_state(run_dir: Path) -> dict[str, torch.Tensor]:
 def export_encoder(run_dir: Path | str, out: Path | str) -> tuple[Path, Path]:
     run_dir, out = Path(run_dir), Path(out)
     config = load_run_config(run_dir)
+    ensure_writable_dir(out.parent)
     state = encoder_state(run_dir)
     # Prove the torchvision form loads strictly before writing anything.
     reference = getattr(torchvision.models, config["arch"])(weights=None)

@@ -20,11 +20,12 @@ import torch
 
 from geopre.data import kitti
 from geopre.data.depth_dataset import DepthDataConfig, KittiDepthDataset, frame_ids_for
-from geopre.errors import UserError
+from geopre.errors import UserError, check_minimums
 from geopre.io import atomic_write_json, ensure_writable_dir
 from geopre.model.depth import depth_to_disp
 from geopre.model.losses import SMOOTHNESS_WEIGHT, depth_loss
 from geopre.model.resnet import INPUT_MULTIPLE
+from geopre.progress import progress
 from geopre.train.checkpoint import Checkpointer, check_finite
 from geopre.train.depth_model import (BEST_FILE, INFO_FILE, MODEL_FILE, DepthModel, ModelInfo,
                                       initialise_model, predict_disparity, save_model)
@@ -64,7 +65,7 @@ class FinetuneConfig:
     amp: bool = True
     workers: int = 4
     checkpoint_every: int = 0  # steps; 0 = at the end of every epoch only
-    max_steps: int | None = None  # stop early (smoke tests, time-boxed runs); resumable
+    max_steps: int | None = None  # stop early (smoke tests, time-boxed runs), at least 1; resumable
     val_gt_frames: int = 16  # val frames scored with Eigen metrics after each validation (if velodyne exists)
     val_every: int = 1  # epochs between validations (and model saves); the last epoch always validates
     log_every: int = 50
@@ -74,9 +75,11 @@ class FinetuneConfig:
         frame_ids_for(self.mode)
         if self.width % INPUT_MULTIPLE or self.height % INPUT_MULTIPLE:
             raise UserError(f"--size {self.width}x{self.height}: both sides must be multiples of {INPUT_MULTIPLE}")
-        for name in ("batch_size", "epochs", "scales", "val_every"):
-            if getattr(self, name) < 1:
-                raise UserError(f"--{name.replace('_', '-')} must be at least 1 (got {getattr(self, name)})")
+        check_minimums(self, {"batch_size": 1, "epochs": 1, "scales": 1, "val_every": 1, "log_every": 1,
+                              "max_steps": 1, "workers": 0, "checkpoint_every": 0, "val_gt_frames": 0,
+                              "decay_epochs": 0, "seed": 0})
+        if not 0 < self.fraction <= 1:
+            raise UserError(f"--fraction must be in (0, 1] (got {self.fraction})")
         if not self.learning_rate > 0:
             raise UserError(f"--lr must be positive (got {self.learning_rate})")
         if not self.min_depth > 0 or not self.max_depth > self.min_depth:
@@ -206,6 +209,8 @@ def finetune(config: FinetuneConfig) -> dict:
     model.train()
     epoch = start_epoch
     samples_per_s = float("nan")
+    bar = (progress(total=min(max_steps, config.epochs * steps_in_epoch), initial=step, desc="finetune", unit="step")
+           if runtime.is_main else None)
     while epoch < config.epochs and step < max_steps:
         lr = step_decay_lr(config.learning_rate, epoch, config.decay_epochs, config.decay_factor)
         set_lr(optimizer, lr)
@@ -227,6 +232,10 @@ def finetune(config: FinetuneConfig) -> dict:
                 losses = runtime.mean_across_ranks({"train/loss": float(loss.detach()),
                                                     **{f"train/{k}": float(v) for k, v in parts.items()}})
                 log.scalars(step, {**losses, "train/lr": lr, "train/samples_per_s": samples_per_s})
+                if bar is not None:
+                    bar.set_postfix(epoch=epoch + 1, loss=f"{losses['train/loss']:.4f}")
+            if bar is not None:
+                bar.update(1)
             if config.checkpoint_every and step % config.checkpoint_every == 0:
                 save_checkpoint(epoch)
             if step >= max_steps:
@@ -246,6 +255,8 @@ def finetune(config: FinetuneConfig) -> dict:
                 save_model(run_dir / BEST_FILE, unwrap(model), info)
         save_checkpoint(epoch)
 
+    if bar is not None:
+        bar.close()
     log.close()
     summary = {"run_dir": str(run_dir), "mode": config.mode, "init": init_source, "steps": step,
                "epochs_done": len(history), "train_frames": len(train_set), "val_frames": len(val_set),

@@ -6,10 +6,17 @@ the smallest disparity, vmax at the 95th percentile, so near objects saturate in
 compressing everything else). ``save_depth`` also writes ``<name>_depth.npy``: depth in metres for
 stereo-trained (S, MS) models, and up to an unknown scale for monocular (M) ones.
 Videos are decoded with OpenCV; video frames are named ``<video>_<frame:06d>``.
+
+``<name>`` keeps the input's path relative to the inputs' common folder (a single folder given:
+that folder), so KITTI's ``image_02/data/0000000000.png`` and ``image_03/data/0000000000.png``
+land in ``image_02/data/`` and ``image_03/data/`` under the output folder instead of one
+overwriting the other; inputs that would still write the same file are refused before any work.
 """
 
 from __future__ import annotations
 
+import os
+import re
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Iterator
@@ -26,6 +33,7 @@ from geopre.io import atomic_path, ensure_writable_dir, save_png
 from geopre.progress import progress
 from geopre.train.depth_model import load_model, predict_disparity
 from geopre.train.metrics import resize_disparity, stereo_scale_factor
+from geopre.train.runtime import resolve_device
 
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".ppm", ".tif", ".tiff")
 VIDEO_SUFFIXES = (".mp4", ".mov", ".avi", ".mkv", ".webm", ".m4v")
@@ -51,7 +59,7 @@ def colourise_disparity(disp: np.ndarray) -> np.ndarray:
     return (matplotlib.colormaps["magma"](normalised)[..., :3] * 255).astype(np.uint8)
 
 
-def _video_frames(path: Path, stride: int) -> Iterator[tuple[str, np.ndarray]]:
+def _video_frames(path: Path, stride: int) -> Iterator[tuple[int, np.ndarray]]:
     capture = cv2.VideoCapture(str(path))
     if not capture.isOpened():
         raise UserError(f"{path}: cannot decode this video (OpenCV could not open it)")
@@ -62,7 +70,7 @@ def _video_frames(path: Path, stride: int) -> Iterator[tuple[str, np.ndarray]]:
             if not ok:
                 break
             if index % stride == 0:
-                yield f"{path.stem}_{index:06d}", cv2.cvtColor(frame, cv2.COLOR_BGR2RGB)
+                yield index, cv2.cvtColor(frame, cv2.COLOR_BGR2RGB)
             index += 1
     finally:
         capture.release()
@@ -88,7 +96,7 @@ def _image(path: Path) -> np.ndarray:
 
 
 def expand_inputs(inputs: tuple[Path, ...]) -> tuple[list[Path], list[Path]]:
-    """(image files, video files) named by the inputs; folders contribute their images, sorted."""
+    """(image files, video files) named by the inputs, each once; folders contribute their images, sorted."""
     images, videos = [], []
     for path in map(Path, inputs):
         if path.is_dir():
@@ -105,7 +113,43 @@ def expand_inputs(inputs: tuple[Path, ...]) -> tuple[list[Path], list[Path]]:
         else:
             raise UserError(f"{path}: unknown input type; give images ({', '.join(IMAGE_SUFFIXES)}), "
                             f"folders of them, or videos ({', '.join(VIDEO_SUFFIXES)})")
-    return images, videos
+    # A file named twice (a folder and a file in it, overlapping globs) is predicted once.
+    return list(_unique(images)), list(_unique(videos))
+
+
+def _absolute(path: Path) -> Path:
+    return Path(os.path.abspath(path))  # normalised (no "..") but symlinks kept, as the user named them
+
+
+def _unique(paths: list[Path]) -> Iterator[Path]:
+    seen = set()
+    for path in paths:
+        if _absolute(path) not in seen:
+            seen.add(_absolute(path))
+            yield path
+
+
+def output_names(inputs: tuple[Path, ...], images: list[Path], videos: list[Path]) -> dict[Path, Path]:
+    """Each input file's output name, relative to the output folder and without suffix: its path
+    relative to the common folder of the inputs (a folder input counts as itself, a file as its
+    folder). Raises a UserError when two inputs would still write the same file."""
+    base = Path(os.path.commonpath([_absolute(p if p.is_dir() else p.parent) for p in map(Path, inputs)]))
+    names = {path: _absolute(path).relative_to(base).with_suffix("") for path in [*images, *videos]}
+    owner: dict[Path, Path] = {}
+    for path, name in names.items():
+        if name in owner:
+            raise UserError(f"{owner[name]} and {path} would both be written as {name}_disp.png: "
+                            f"predict them into separate --out folders")
+        owner[name] = path
+    video_names = {names[v]: v for v in videos}
+    for image in images:
+        # An image called like a video's frame (<video>_000042) would overwrite that frame's output.
+        frame_of = re.fullmatch(r"(.*)_\d{6}", names[image].name)
+        video = frame_of and video_names.get(names[image].with_name(frame_of.group(1)))
+        if video:
+            raise UserError(f"{image} and a frame of {video} would both be written as {names[image]}_disp.png: "
+                            f"predict them into separate --out folders")
+    return names
 
 
 def predict(config: PredictConfig) -> dict:
@@ -113,17 +157,18 @@ def predict(config: PredictConfig) -> dict:
     if config.video_stride < 1:
         raise UserError(f"--video-stride must be at least 1 (got {config.video_stride})")
     images, videos = expand_inputs(config.inputs)
-    device = torch.device("cuda" if config.device == "auto" and torch.cuda.is_available() else
-                          "cpu" if config.device == "auto" else config.device)
+    names = output_names(config.inputs, images, videos)
+    device = resolve_device(config.device)
     model, info = load_model(config.model, config.best, device)
     out_dir = ensure_writable_dir(config.out_dir)
     depth_scale = stereo_scale_factor(info.stereo_baseline) if info.metric else 1.0
 
     def frames() -> Iterator[tuple[str, np.ndarray]]:
         for path in images:
-            yield path.stem, _image(path)
+            yield str(names[path]), _image(path)
         for path in videos:
-            yield from _video_frames(path, config.video_stride)
+            for index, rgb in _video_frames(path, config.video_stride):
+                yield f"{names[path]}_{index:06d}", rgb
 
     video_frames = sum(-(-_frame_count(v) // config.video_stride) for v in videos)
     written = 0

@@ -22,7 +22,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from geopre.errors import UserError
+from geopre.errors import UserError, check_minimums
 from geopre.io import atomic_write_json, ensure_writable_dir, save_png
 from geopre.model.flow import GeometricPretrainNet, PretrainModelConfig
 from geopre.model.geometry import upsample_flow, warp_with_flow
@@ -73,11 +73,9 @@ class PretrainConfig:
         width, height = self.size
         if width % 32 or height % 32:
             raise UserError(f"--size {width}x{height}: width and height must be multiples of 32 (e.g. 640x192)")
-        for name in ("batch_size", "epochs", "log_every", "val_every", "visual_every", "checkpoint_every"):
-            if getattr(self, name) < 1:
-                raise UserError(f"--{name.replace('_', '-')} must be at least 1")
-        if self.steps is not None and self.steps < 1:
-            raise UserError("--steps must be at least 1")
+        check_minimums(self, {"batch_size": 1, "epochs": 1, "log_every": 1, "val_every": 1, "visual_every": 1,
+                              "checkpoint_every": 1, "steps": 1, "samples_per_epoch": 1, "motion_dim": 1,
+                              "workers": 0, "seed": 0})
         if not self.lr > 0:
             raise UserError("--lr must be positive")
 

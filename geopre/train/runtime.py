@@ -21,6 +21,24 @@ import torch
 from geopre.errors import UserError
 
 
+def resolve_device(name: str = "auto") -> torch.device:
+    """The torch device for a ``--device`` value (``auto``: CUDA when PyTorch sees a GPU). A
+    device that is not there is a one-line UserError, not CUDA's initialisation traceback."""
+    if name == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    try:
+        device = torch.device(name)
+    except RuntimeError:
+        raise UserError(f"--device {name!r} is not a device: use auto, cpu, cuda or cuda:N") from None
+    if device.type == "cuda":
+        if not torch.cuda.is_available():
+            raise UserError(f"--device {name} was asked for, but PyTorch sees no CUDA GPU (use --device cpu)")
+        if device.index is not None and device.index >= torch.cuda.device_count():
+            raise UserError(f"--device {name}: PyTorch sees {torch.cuda.device_count()} GPU(s), "
+                            f"cuda:0 to cuda:{torch.cuda.device_count() - 1}")
+    return device
+
+
 @dataclass
 class Runtime:
     device: torch.device
@@ -36,13 +54,9 @@ class Runtime:
         rank = int(os.environ.get("RANK", 0))
         world_size = int(os.environ.get("WORLD_SIZE", 1))
         local_rank = int(os.environ.get("LOCAL_RANK", 0))
-        if device == "auto":
-            device = "cuda" if torch.cuda.is_available() else "cpu"
-        if device.startswith("cuda") and not torch.cuda.is_available():
-            raise UserError("--device cuda was asked for, but PyTorch sees no CUDA GPU (use --device cpu)")
-        if device == "cuda":
-            device = f"cuda:{local_rank}"
-        dev = torch.device(device)
+        dev = resolve_device(device)
+        if dev.type == "cuda" and dev.index is None:
+            dev = torch.device(f"cuda:{local_rank}")
         amp_dtype = None
         if amp and dev.type == "cuda":
             amp_dtype = torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16

@@ -92,7 +92,8 @@ def test_still_image_is_all_static_and_scrolling_is_all_moving(clips, tmp_path):
     assert record["source"]["extractor"] == "local" and record["source"]["title"] == "scroll"
 
 
-def test_png_format_and_trim(clips, tmp_path):
+def test_png_format_and_trim(clips, tmp_path, monkeypatch, capsys):
+    monkeypatch.setenv("GEOPRE_PROGRESS_SECONDS", "0")  # a progress line at every update (stderr is no terminal)
     out = tmp_path / "out"
     stats = run_ingest([Source(str(clips["scroll"]), local=True)],
                        config(out, image_format="png", subsample=SubsampleConfig(size=(64, 32), start=0.5, end=1.5),
@@ -100,6 +101,9 @@ def test_png_format_and_trim(clips, tmp_path):
     record = layout.load_manifest(out, stats["ok"][0])
     assert len(record["frames"]) == 10 and record["frames"][0]["time"] == 0.5
     assert record["frames"][0]["file"].endswith("000000.png")
+    # The frames' total is estimated before decoding, from the probed duration, the trim and --fps.
+    progress = [line.split(",")[0] for line in capsys.readouterr().err.splitlines()]
+    assert progress == ["videos: 1/1 videos (100%)", "frames: 10/10 frames (100%)"]
 
 
 def test_max_videos_counts_videos_done_earlier(clips, tmp_path):

@@ -64,13 +64,19 @@ def test_starting_from_a_weights_file_changes_the_first_epoch(kitti_tree, tmp_pa
     assert losses["scratch"] != pytest.approx(losses[str(encoder_file)], rel=1e-3)
 
 
-def test_a_stopped_and_resumed_run_ends_with_the_same_weights(kitti_tree, tmp_path):
+def test_a_stopped_and_resumed_run_ends_with_the_same_weights(kitti_tree, tmp_path, monkeypatch, capsys):
     # fraction 0.4: 8 of the 20 frames, 4 steps per epoch; stop inside the second epoch.
     straight = finetune(small(kitti_tree, tmp_path / "straight", epochs=2, fraction=0.4))
+    monkeypatch.setenv("GEOPRE_PROGRESS_SECONDS", "0")  # a progress line at every step (stderr is no terminal)
+    capsys.readouterr()
     finetune(small(kitti_tree, tmp_path / "resumed", epochs=2, fraction=0.4, max_steps=5))
     with pytest.raises(UserError, match="--resume"):
         finetune(small(kitti_tree, tmp_path / "resumed", epochs=2, fraction=0.4))
     resumed = finetune(small(kitti_tree, tmp_path / "resumed", epochs=2, fraction=0.4, resume=True))
+    lines = capsys.readouterr().err.splitlines()
+    assert [line.split(",")[0] for line in lines] == [f"finetune: {n}/5 steps ({20 * n}%)" for n in range(1, 6)] + [
+        f"finetune: {n}/8 steps ({25 * n / 2:.0f}%)" for n in range(6, 9)]
+    assert lines[0].endswith("epoch 1, loss " + lines[0].rsplit(" ", 1)[-1]) and "left" in lines[0]
     assert resumed["steps"] == straight["steps"] == 8
     a = load_file(str(tmp_path / "straight" / "model.safetensors"))
     b = load_file(str(tmp_path / "resumed" / "model.safetensors"))

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import os
+from pathlib import Path
+
 import matplotlib
 import numpy as np
 import pytest
@@ -26,12 +29,15 @@ def test_images_folder_and_video_give_one_png_per_frame_at_input_size(synth_kitt
     video = sorted((synth_videos_dir / "videos").glob("*.mp4"))[0]
     summary = predict(PredictConfig(tiny_model_file, (folder, video), tmp_path, save_depth=True, video_stride=10,
                                     device="cpu"))
-    pngs = sorted(tmp_path.glob("*_disp.png"))
-    assert summary["frames"] == len(pngs) == 6 + len(list(tmp_path.glob(f"{video.stem}_*_disp.png")))
+    # Outputs keep the inputs' paths below their common folder (here pytest's temporary root).
+    base = Path(os.path.commonpath([folder, video.parent]))
+    image_out, video_out = tmp_path / folder.relative_to(base), tmp_path / video.parent.relative_to(base)
+    pngs = sorted(tmp_path.rglob("*_disp.png"))
+    assert summary["frames"] == len(pngs) == 6 + len(list(video_out.glob(f"{video.stem}_*_disp.png")))
     assert len(pngs) > 6 and not summary["metric_depth"]
-    with Image.open(pngs[0]) as png:
+    with Image.open(image_out / "0000000000_disp.png") as png:
         assert png.size == (208, 64) and png.mode == "RGB"
-    depth = np.load(tmp_path / "0000000000_depth.npy")
+    depth = np.load(image_out / "0000000000_depth.npy")
     assert depth.shape == (64, 208) and np.isfinite(depth).all() and (depth > 0).all()
 
 
@@ -48,6 +54,49 @@ def test_post_processed_depth_of_a_mirrored_image_is_the_mirrored_depth(synth_ki
         predict(PredictConfig(tiny_model_file, inputs, out, save_depth=True, post_process=post_process, device="cpu"))
         original, mirrored = np.load(out / "a_depth.npy"), np.load(out / "b_depth.npy")
         assert np.allclose(mirrored, original[:, ::-1], rtol=1e-4) == post_process
+
+
+def test_a_single_folder_writes_its_images_flat(synth_kitti_root, tiny_model_file, tmp_path):
+    folder = next(synth_kitti_root.glob("*/*_sync/image_02/data"))
+    assert predict(PredictConfig(tiny_model_file, (folder,), tmp_path, device="cpu"))["frames"] == 6
+    assert sorted(p.name for p in tmp_path.iterdir()) == sorted(f"{p.stem}_disp.png" for p in folder.iterdir())
+
+
+def test_both_cameras_keep_their_folders_instead_of_overwriting(synth_kitti_root, tiny_model_file, tmp_path):
+    drive = next(synth_kitti_root.glob("*/*_sync"))
+    summary = predict(PredictConfig(tiny_model_file, (drive / "image_02" / "data", drive / "image_03" / "data"),
+                                    tmp_path, device="cpu"))
+    written = sorted(str(p.relative_to(tmp_path)) for p in tmp_path.rglob("*_disp.png"))
+    assert summary["frames"] == len(written) == 12
+    assert written == sorted(f"{camera}/data/{p.stem}_disp.png" for camera in ("image_02", "image_03")
+                             for p in (drive / camera / "data").iterdir())
+
+
+def test_inputs_that_would_write_the_same_file_are_refused_before_any_work(synth_kitti_root, tiny_model_file,
+                                                                           tmp_path):
+    frames = sorted(next(synth_kitti_root.glob("*/*_sync/image_02/data")).iterdir())
+    (tmp_path / "in").mkdir()
+    (tmp_path / "in" / "a.png").write_bytes(frames[0].read_bytes())
+    with Image.open(frames[1]) as image:
+        image.convert("RGB").save(tmp_path / "in" / "a.jpg")
+    with pytest.raises(UserError, match="would both be written as a_disp.png"):
+        predict(PredictConfig(tiny_model_file, (tmp_path / "in",), tmp_path / "out", device="cpu"))
+    assert not (tmp_path / "out").exists()
+
+
+def test_an_image_named_like_a_video_frame_is_refused(synth_videos_dir, tiny_model_file, tmp_path):
+    video = tmp_path / "drive.mp4"
+    video.write_bytes(sorted((synth_videos_dir / "videos").glob("*.mp4"))[0].read_bytes())
+    Image.new("RGB", (32, 32)).save(tmp_path / "drive_000000.png")
+    with pytest.raises(UserError, match="drive_000000.png and a frame of .*drive.mp4"):
+        predict(PredictConfig(tiny_model_file, (video, tmp_path / "drive_000000.png"),
+                              tmp_path / "out", device="cpu"))
+
+
+def test_a_file_named_twice_is_predicted_once(synth_kitti_root, tiny_model_file, tmp_path):
+    folder = next(synth_kitti_root.glob("*/*_sync/image_02/data"))
+    first = sorted(folder.iterdir())[0]
+    assert predict(PredictConfig(tiny_model_file, (folder, first), tmp_path, device="cpu"))["frames"] == 6
 
 
 def test_unknown_input_is_a_user_error(tiny_model_file, tmp_path):

@@ -35,8 +35,12 @@ def losses(run):
         return [float(r["loss"]) for r in csv.DictReader(f)]
 
 
-def test_run_writes_checkpoint_logs_visuals_and_summary(shards, tmp_path):
+def test_run_writes_checkpoint_logs_visuals_and_summary(shards, tmp_path, monkeypatch, capsys):
+    monkeypatch.setenv("GEOPRE_PROGRESS_SECONDS", "0")  # a progress line at every step (stderr is no terminal)
     summary = pretrain(config(shards, tmp_path / "run"), echo=lambda _: None)
+    lines = capsys.readouterr().err.splitlines()
+    assert [line.split(",")[0] for line in lines] == [f"pretrain: {n}/4 steps ({25 * n}%)" for n in range(1, 5)]
+    assert all(", loss " in line for line in lines)
     run = tmp_path / "run"
     assert summary["steps"] == 4 and summary["val_photometric"] > 0
     assert (run / "checkpoints" / "step_00000004" / "model.safetensors").exists()
