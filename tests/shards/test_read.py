@@ -18,9 +18,11 @@ from PIL import Image
 
 from geopre.errors import UserError
 from geopre.shards.augment import AugmentConfig, prepare_batch
-from geopre.shards.read import (LoaderConfig, Skips, ThreadWorkers, batches, decode_triplet, read_index, read_triplet,
-                                resolve_shards, train_loader, val_loader, view_sample)
-from geopre.shards.skips import WARN_EACH, LoaderGaveUp
+from geopre.shards.read import LoaderConfig, train_loader, val_loader
+from geopre.shards.shardset import read_index, resolve_shards
+from geopre.shards.skips import WARN_EACH, LoaderGaveUp, Skips
+from geopre.shards.stages import batches, decode_triplet, read_triplet, view_sample
+from geopre.shards.workers import ThreadWorkers
 from geopre.synth.serve import serving
 from tests.shards.test_write import tar_samples
 
