@@ -52,7 +52,9 @@ WORKER_KINDS = ("process", "thread", "auto")
 
 @dataclass(frozen=True)
 class LoaderConfig:
-    batch_size: int = 12  # monodepth2's batch size, which the paper's training follows
+    # The paper's pretraining batch at the default 640x192 (III-D), so LoaderConfig() is that loader;
+    # geopre pretrain passes its own (PretrainConfig.batch_size).
+    batch_size: int = 20
     workers: int = 4
     # "process": DataLoader worker processes, each running the whole pipeline; scales to heavy
     # per-sample work and many cores; batches cross in a shared-memory ring (BatchRing) that the
