@@ -188,7 +188,8 @@ def _make_loader(source, split: str, config: LoaderConfig, training: bool) -> Sh
             dataset, batch_size=None, num_workers=workers, pin_memory=pin and ring is None,
             persistent_workers=workers > 0,  # keeps the shuffles' epoch counters advancing between epochs
             generator=torch.Generator().manual_seed(seed),  # seeds the workers' draws
-            prefetch_factor=PREFETCH if workers > 0 else None, worker_init_fn=worker_process_init if workers > 0 else None,
+            prefetch_factor=PREFETCH if workers > 0 else None,
+            worker_init_fn=worker_process_init if workers > 0 else None,
             multiprocessing_context=WORKER_START_METHOD if workers > 0 else None,
         )
     batches = None
