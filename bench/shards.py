@@ -78,7 +78,8 @@ def _make_shards(out: Path) -> Path:
 def _raw_samples(urls: list[str]) -> list[dict]:
     from webdataset.tariterators import base_plus_ext, group_by_keys
 
-    from geopre.shards.read import Skips, tar_files
+    from geopre.shards.skips import Skips
+    from geopre.shards.stages import tar_files
 
     skips = Skips()
     return list(group_by_keys(tar_files(({"url": u} for u in urls), skips), keys=base_plus_ext, handler=skips.sample))
@@ -232,8 +233,12 @@ def run(out_dir) -> dict:
     from webdataset.tariterators import tar_file_iterator
 
     from geopre.shards.augment import AugmentConfig, prepare_batch
-    from geopre.shards.read import (FIELDS, LoaderConfig, Skips, batch_tensor, collate, fill_slot,
-                                    keep_freed_memory, read_triplet, resolve_shards, triplet_pipeline, view_sample)
+    from geopre.shards.read import LoaderConfig, triplet_pipeline
+    from geopre.shards.shardset import resolve_shards
+    from geopre.shards.skips import Skips
+    from geopre.shards.stages import batch_tensor, collate, fill_slot, read_triplet, view_sample
+    from geopre.shards.workers import keep_freed_memory
+    from geopre.shards.write import FIELDS
     from geopre.shards.tar_stream import tar_members
 
     torch.set_num_threads(1)  # one core per process, as in the loader's workers

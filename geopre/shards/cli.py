@@ -93,7 +93,7 @@ def shard_write(ingest_dirs, calibrated, split, city_min_flow, out, maxcount, ma
 def shard_info(source):
     """Print the sample, shard and video counts of the shard set at SOURCE (folder or URL)."""
     from geopre.shards.info import summary_lines
-    from geopre.shards.read import read_index
+    from geopre.shards.shardset import read_index
 
     for line in summary_lines(read_index(source)):
         click.echo(line)

@@ -27,7 +27,9 @@ def write_preview(source: str | Path, out: Path, count: int = 8, split: str = "t
     from PIL import Image, ImageDraw
     from webdataset.tariterators import base_plus_ext, group_by_keys
 
-    from geopre.shards.read import Skips, decode_triplet, resolve_shards, tar_files
+    from geopre.shards.shardset import resolve_shards
+    from geopre.shards.skips import Skips
+    from geopre.shards.stages import decode_triplet, tar_files
 
     if count < 1:
         raise UserError(f"--count must be at least 1, got {count}")

@@ -13,7 +13,8 @@ from click.testing import CliRunner
 from geopre.cli import cli
 from geopre.errors import UserError
 from geopre.shards.augment import AugmentConfig
-from geopre.shards.read import LoaderConfig, resolve_shards, train_loader, val_loader
+from geopre.shards.read import LoaderConfig, train_loader, val_loader
+from geopre.shards.shardset import resolve_shards
 from geopre.shards.sources import SourceSpec
 from geopre.shards.write import WriteConfig, write_shards
 

@@ -4,6 +4,7 @@ shard sets."""
 
 import json
 import logging
+import multiprocessing
 import shutil
 import subprocess
 import sys
@@ -18,9 +19,11 @@ from PIL import Image
 
 from geopre.errors import UserError
 from geopre.shards.augment import AugmentConfig, prepare_batch
-from geopre.shards.read import (LoaderConfig, Skips, ThreadWorkers, batches, decode_triplet, read_index, read_triplet,
-                                resolve_shards, train_loader, val_loader, view_sample)
-from geopre.shards.skips import WARN_EACH, LoaderGaveUp
+from geopre.shards.read import LoaderConfig, train_loader, val_loader
+from geopre.shards.shardset import read_index, resolve_shards
+from geopre.shards.skips import WARN_EACH, LoaderGaveUp, Skips
+from geopre.shards.stages import batches, decode_triplet, read_triplet, view_sample
+from geopre.shards.workers import ThreadWorkers
 from geopre.synth.serve import serving
 from tests.shards.test_write import tar_samples
 
@@ -259,13 +262,26 @@ def test_missing_or_empty_shard_sets_are_user_errors(tmp_path, shard_dir):
         train_loader([str(shard_dir / "train-000000.tar")], LoaderConfig(workers=0))
 
 
+def _workers_at_first_batch(loader) -> tuple[int, int]:
+    """(loader threads, worker processes started for it) while ``loader`` hands out its first batch."""
+    before = set(multiprocessing.active_children())
+    batches = iter(loader)
+    next(batches)
+    running = len(_loader_threads()), len(set(multiprocessing.active_children()) - before)
+    batches.close()
+    return running
+
+
 def test_auto_worker_kind_takes_threads_on_few_cores(shard_dir, monkeypatch):
     import geopre.shards.read as read
 
-    config = LoaderConfig(batch_size=2, workers=2, worker_kind="auto", resampled=False, augment=NATIVE)
+    # Resampled: every worker reads on until the epoch is left, so all of them are running.
+    config = LoaderConfig(batch_size=1, workers=2, worker_kind="auto", samples_per_epoch=100,
+                          augment=AugmentConfig(size=(24, 16)))
     monkeypatch.setattr(read, "usable_cores", lambda: 2)
-    assert isinstance(val_loader(shard_dir, config).loader.pipeline[0], ThreadWorkers)
+    assert _workers_at_first_batch(train_loader(shard_dir, config)) == (2, 0)
+    assert not _loader_threads()
     monkeypatch.setattr(read, "usable_cores", lambda: 16)
-    assert isinstance(val_loader(shard_dir, config).loader.pipeline[0], torch.utils.data.DataLoader)
+    assert _workers_at_first_batch(train_loader(shard_dir, config)) == (0, 2)
     with pytest.raises(UserError, match="worker kind"):
         val_loader(shard_dir, LoaderConfig(worker_kind="fibre"))

@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from geopre.errors import UserError
-from geopre.shards.read import read_index
+from geopre.shards.shardset import read_index
 from geopre.shards.sources import SourceSpec
 from geopre.shards.write import WriteConfig, assign_splits, write_shards
 from tests.shards.conftest import make_ingest_folder
