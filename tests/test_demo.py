@@ -1,22 +1,37 @@
-from geopre.demo import DemoConfig, run_demo
+from dataclasses import replace
+
+from geopre.demo import run_demo
+from geopre.reproduce.layout import Study
+from geopre.reproduce.presets import DEMO
+from geopre.reproduce.study import plan
+
+# The demo's stages at the smallest sizes that still run every one of them.
+TINY = replace(DEMO, videos=2, video_seconds=4.0, video_sizes=((320, 180),), video_render_scale=1.0,
+               ingest_size=(192, 64), kitti_frames=6, kitti_size=(96, 32), city_size=(64, 32),
+               pretrain_size=(64, 32), pretrain_batch=2, pretrain_steps=2, train_size=(64, 32), finetune_batch=2,
+               stereo_steps=2)
 
 
-def test_demo_runs_every_stage_and_reports_it(tmp_path):
+def test_demo_runs_the_studys_stages_and_reports_against_a_constant_baseline(tmp_path):
     lines = []
-    config = DemoConfig(out=tmp_path, videos=2, seconds=4.0, video_sizes=((320, 180),), ingest_size=(192, 64), kitti_drives=3,
-                        kitti_frames=6, kitti_size=(96, 32), city_sequences=3, city_size=(64, 32),
-                        train_size=(64, 32), pretrain_steps=2, finetune_steps=2, batch_size=2)
-    result = run_demo(config, echo=lines.append)
-    assert len(result["serve + yt-dlp ingest"]["playlist"]) == 2
-    assert (tmp_path / "videos" / "index.html").exists()
-    assert (tmp_path / "kitti" / "splits" / "eigen" / "test_files.txt").exists()
-    assert (tmp_path / "cityscapes" / "synth.json").exists()
+    result = run_demo(TINY, tmp_path, echo=lines.append)
+    study = Study(TINY, tmp_path)
+    # The study's own plan, so a stage added to `geopre reproduce` is in the demo too.
+    stages = plan(study)
+    assert all(stage.output.exists() for stage in stages)
+    assert [s.name for s in stages][-1] == "finetune + evaluate S_100pct_geo-kcd_seed0"
+    assert result["videos_listed"] == 2
     text = "\n".join(lines)
-    assert "yt-dlp found 2 on the served page" in text and "stage timings" in text
-    assert (tmp_path / "shards" / "index.json").exists() and (tmp_path / "pretrain" / "encoder.pth").exists()
-    assert "abs_rel" in text and (tmp_path / "finetune" / "eval_kitti_eigen.json").exists()
-    # A rerun reuses the cached renders instead of making them again.
-    made = {p: p.stat().st_mtime_ns for p in tmp_path.rglob("*") if p.suffix in (".mp4", ".png", ".bin", ".tar")
-            and "visuals" not in p.parts}
-    run_demo(config, echo=lambda _: None)
+    assert "yt-dlp listed 2 videos on the served page" in text and "stage timings" in text
+    assert f"abs_rel {result['metrics']['abs_rel']:.3f}" in text
+    assert f"baseline    abs_rel {result['constant_baseline']['abs_rel']:.3f}" in text
+    assert 0 < result["constant_baseline"]["abs_rel"] < 1
+    assert result["picture"].stat().st_size > 1000 and str(result["picture"]) in text
+    assert "input | geometric (kcd) | true depth (renderer)" in text
+    # A rerun reuses every cached stage instead of making it again.
+    made = {p: p.stat().st_mtime_ns for p in (tmp_path / "cache").rglob("*")
+            if p.suffix in (".mp4", ".png", ".bin", ".tar", ".pth", ".safetensors") and "visuals" not in p.parts}
+    again = []
+    run_demo(TINY, tmp_path, echo=again.append)
+    assert any(f"{len(stages)} already done" in line for line in again)
     assert made and all(p.stat().st_mtime_ns == t for p, t in made.items())

@@ -19,11 +19,13 @@ from geopre.reproduce.presets import PRESETS
                    "reuses every finished stage.")
 @click.option("--imagenet-weights", type=click.Path(dir_okay=False, path_type=Path),
               help="A torchvision ResNet weights file: adds ImageNet-initialised fine-tuning to every cell.")
+@click.option("--bench-results", type=click.Path(dir_okay=False, path_type=Path),
+              help="A bench/gpu.py result JSON to show in the report, apart from this run's numbers.")
 @click.option("--device", default="auto", show_default=True, type=DEVICE, help="auto, cpu, cuda or cuda:N.")
 @click.option("--jobs", default=0, show_default=True, type=NON_NEGATIVE_INT,
               help="Training runs at once, each in its own process with cores/jobs threads. 0: 2 on a CPU "
                    "with at least 2 cores, 1 with a GPU.")
-def reproduce(preset, out, imagenet_weights, device, jobs):
+def reproduce(preset, out, imagenet_weights, bench_results, device, jobs):
     """Measure the paper's three claims (accuracy, few-shot, generalisation) on the synthetic world.
 
     Renders the world, ingests the videos through yt-dlp from a loopback server, shards each
@@ -32,9 +34,11 @@ def reproduce(preset, out, imagenet_weights, device, jobs):
     OUT/REPORT.md with tables, plots and a verdict per claim. Interrupt it at any time: the next
     run continues from the stage it stopped in.
     """
+    from geopre.reproduce.layout import Study
     from geopre.reproduce.presets import get_preset
-    from geopre.reproduce.study import Study, default_jobs, run_study
+    from geopre.reproduce.study import default_jobs, run_study
 
-    jobs = jobs or default_jobs(device)
-    report = run_study(Study(get_preset(preset), out, imagenet_weights, device, jobs), echo=click.echo)
+    study = Study(get_preset(preset), out, imagenet_weights=imagenet_weights, device=device,
+                  jobs=jobs or default_jobs(device), bench_results=bench_results)
+    report = run_study(study, echo=click.echo)
     click.echo(f"report: {report}")

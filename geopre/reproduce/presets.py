@@ -29,7 +29,7 @@ class Preset:
     city_sequences: int
     city_size: tuple[int, int]
     # A second Cityscapes-style tree, never trained or pretrained on: every annotated frame (one per
-    # sequence) is a generalisation test frame (paper V-C).
+    # sequence) is a generalisation test frame (paper V-C). 0: no generalisation test.
     city_test_sequences: int
     # Pretraining (paper III-D): one run per mixture of Table I.
     mixtures: tuple[str, ...]
@@ -45,6 +45,7 @@ class Preset:
     fractions: tuple[float, ...] = (0.05, 0.1, 1.0)
     seeds: tuple[int, ...] = (0, 1, 2)
     mono: bool = True  # the Table II cell: M mode at 100 %
+    scratch: bool = True  # the randomly initialised cells every claim compares against
     validations: int = 5  # validations per fine-tune run; the best one is scored (paper V-B)
     start_depth: float | None = 10.0  # see geopre.model.depth.DepthDecoder.start_at
     arch: str = "resnet18"
@@ -84,6 +85,16 @@ PRESETS: dict[str, Preset] = {
         pretrain_batch=8, pretrain_steps=20000, train_size=(1024, 320), finetune_batch=6, stereo_steps=6000,
         mono_steps=6000, arch="resnet50", workers=4),
 }
+
+# `geopre demo`: the study's stages, one cell of them (geometric init from the kcd mixture, S mode,
+# 100 %, one seed), sized so a new user sees depth learned in about three CPU minutes. It is not in
+# PRESETS: without scratch cells it answers no claim, so `geopre reproduce` does not offer it.
+DEMO = Preset(
+    name="demo", videos=3, video_seconds=8.0, video_sizes=((960, 540), (854, 480)), video_render_scale=0.5,
+    ingest_size=(416, 128), kitti_drives=3, kitti_test_drives=1, kitti_frames=20, kitti_size=(416, 128),
+    city_sequences=3, city_size=(512, 256), city_test_sequences=0, mixtures=("kcd",), pretrain_size=(192, 64),
+    pretrain_batch=4, pretrain_steps=30, train_size=(192, 64), finetune_batch=8, stereo_steps=80, mono_steps=0,
+    fractions=(1.0,), seeds=(0,), mono=False, scratch=False, validations=1)
 
 # Table I's mixtures: k = KITTI raw, c = Cityscapes sequences, d = internet driving video.
 MIXTURE_SOURCES = {"k": "kitti", "c": "cityscapes", "d": "ingest"}

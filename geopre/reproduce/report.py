@@ -13,16 +13,20 @@ import json
 import math
 import platform
 import shutil
-import sys
+import subprocess
 from dataclasses import asdict
 from pathlib import Path
 
 import numpy as np
 
 from geopre.io import atomic_write_text, ensure_writable_dir, save_png
+from geopre.reproduce.layout import CITY_EVAL, KITTI_EVAL, Study
+from geopre.reproduce.stages import Stage
 from geopre.train.metrics import METRIC_NAMES
 
 LOWER_IS_BETTER = {"abs_rel", "sq_rel", "rmse", "rmse_log"}
+DATA_SOURCE = ("the embedded synthetic world (geopre.synth: rendered videos served on 127.0.0.1 and ingested "
+               "through yt-dlp, a KITTI-style and a Cityscapes-style tree with the renderer's depth)")
 
 
 def mean_std(values: list[float]) -> tuple[float, float]:
@@ -46,21 +50,32 @@ def claim_verdict(baseline: list[float], candidate: list[float], lower_is_better
     return "not shown"
 
 
-def collect(study) -> list[dict]:
-    """One record per fine-tuning cell that has both evaluations."""
-    from geopre.reproduce.study import CITY_EVAL, KITTI_EVAL
-
+def collect(study: Study) -> list[dict]:
+    """One record per fine-tuning cell that has its evaluations (``city`` is None without a
+    generalisation test set)."""
     records = []
     for cell in study.cells():
         run = study.run_dir(cell)
         try:
             kitti = json.loads((run / KITTI_EVAL).read_text())["metrics"]
-            city = json.loads((run / CITY_EVAL).read_text())["metrics"]
+            city = json.loads((run / CITY_EVAL).read_text())["metrics"] if study.preset.city_test_sequences else None
             summary = json.loads((run / "summary.json").read_text())
         except FileNotFoundError:
             continue
         records.append({"cell": cell, "kitti": kitti, "city": city, "summary": summary, "summary_dir": run})
     return records
+
+
+def constant_baseline(study: Study) -> dict[str, float]:
+    """Eigen-test metrics of a constant depth at each image's true median, on the study's test frames."""
+    from geopre.data import kitti
+    from geopre.train.metrics import constant_depth_errors
+
+    split_file = study.kitti / "splits" / "eigen" / "test_files.txt"
+    gt_file = split_file.parent / "gt_depths.npz"
+    if not gt_file.is_file():  # evaluate exports it beside the split on its first run
+        kitti.export_gt_depths(study.kitti, split_file, gt_file)
+    return constant_depth_errors(kitti.load_gt_depths(gt_file))
 
 
 def summarise(verdicts: list[str]) -> str:
@@ -79,8 +94,8 @@ def summarise(verdicts: list[str]) -> str:
 
 
 def _values(records, mode, fraction, init, dataset, metric) -> list[float]:
-    return [r[dataset][metric] for r in records
-            if r["cell"].mode == mode and r["cell"].fraction == fraction and r["cell"].init == init]
+    return [r[dataset][metric] for r in records if r[dataset] is not None
+            and r["cell"].mode == mode and r["cell"].fraction == fraction and r["cell"].init == init]
 
 
 def init_label(init: str) -> str:
@@ -118,8 +133,6 @@ def fewshot_table(records, study, dataset: str, metric: str = "abs_rel") -> str:
 
 
 def _city_frames(records) -> int | str:
-    from geopre.reproduce.study import CITY_EVAL
-
     for r in records:
         return json.loads((r["summary_dir"] / CITY_EVAL).read_text()).get("images", "?")
     return "?"
@@ -179,7 +192,7 @@ def _plot_learning_curves(records, study, path: Path) -> None:
     plt.close(fig)
 
 
-def _depth_grid(study, records, path: Path, frames: int = 3) -> list[str]:
+def depth_grid(study: Study, records: list[dict], path: Path, frames: int = 3) -> list[str]:
     """Input | predicted depth per init (100 %, first seed) | true depth, for a few test frames."""
     import torch
 
@@ -291,34 +304,26 @@ def _claims(records, study) -> list[str]:
     return paragraphs
 
 
-def _gpu_checks() -> list[str]:
-    """The paper-size GPU checks recorded in this checkout (``bench/gpu.py``), marked with their device.
-
-    They are separate runs (a GPU is lent only now and then), so the report shows them apart from
-    this run's numbers, with the file they come from.
-    """
-    lines = []
-    for path in sorted((Path(__file__).resolve().parents[2] / "bench" / "results").glob("*gpu-check*.json")):
-        check = json.loads(path.read_text())
-        stages = check.get("stages", {})
-        lines.append(f"From `bench/results/{path.name}` ({check.get('device')}, torch {check.get('torch')}, "
-                     f"scale `{check.get('scale')}`):")
-        lines.append("")
-        pre = stages.get("pretrain", {})
-        if pre.get("ok"):
-            lines.append(f"- pretrain: {pre['steps']} steps, {pre['samples_per_s']:.0f} triplets/s, final loss "
-                         f"{pre['final_loss']:.4f}, val photometric {pre['val_photometric']:.4f}")
-        for name, stage in stages.items():
-            curve = stage.get("val_abs_rel_by_epoch") if stage.get("ok") else None
-            if curve:
-                points = ", ".join(f"{step}: {value:.3f}" for step, value in curve[::3])
-                lines.append(f"- {name}: {stage['steps']} steps, val abs_rel by step {points}")
-        metrics = stages.get("evaluate", {}).get("metrics")
-        if metrics:
-            lines.append("- Eigen test of finetune_S_from_export: " +
-                         ", ".join(f"{k} {metrics[k]:.3f}" for k in METRIC_NAMES))
-        lines.append("")
-    return lines
+def _bench_checks(path: Path) -> list[str]:
+    """A ``bench/gpu.py`` result (``--bench-results``): a separate run, shown apart with its device."""
+    check = json.loads(Path(path).read_text())
+    stages = check.get("stages", {})
+    lines = [f"From `{Path(path).name}` ({check.get('device')}, torch {check.get('torch')}, "
+             f"scale `{check.get('scale')}`):", ""]
+    pre = stages.get("pretrain", {})
+    if pre.get("ok"):
+        lines.append(f"- pretrain: {pre['steps']} steps, {pre['samples_per_s']:.0f} triplets/s, final loss "
+                     f"{pre['final_loss']:.4f}, val photometric {pre['val_photometric']:.4f}")
+    for name, stage in stages.items():
+        curve = stage.get("val_abs_rel_by_epoch") if stage.get("ok") else None
+        if curve:
+            points = ", ".join(f"{step}: {value:.3f}" for step, value in curve[::3])
+            lines.append(f"- {name}: {stage['steps']} steps, val abs_rel by step {points}")
+    metrics = stages.get("evaluate", {}).get("metrics")
+    if metrics:
+        lines.append("- Eigen test of finetune_S_from_export: " +
+                     ", ".join(f"{k} {metrics[k]:.3f}" for k in METRIC_NAMES))
+    return lines + [""]
 
 
 def _versions() -> dict:
@@ -332,11 +337,43 @@ def _versions() -> dict:
             "torchvision": torchvision.__version__, "numpy": np.__version__, "opencv": cv2.__version__}
 
 
-def _machine() -> str:
+def _device(study: Study) -> str:
     from geopre.machine import describe
 
     info = describe()
-    return f"{info['cpu']}, {info['cores']} cores, {info['cuda'] or 'no GPU'}"
+    gpu = study.device.startswith("cuda") or (study.device == "auto" and info["cuda"] is not None)
+    trained_on = f"{'cuda' if study.device == 'auto' else study.device} ({info['cuda']})" if gpu else "cpu"
+    return f"training on {trained_on}; {info['cpu']}, {info['cores']} cores"
+
+
+def code_commit(source: Path = Path(__file__).resolve().parents[1]) -> str | None:
+    """The git commit of the code that ran, marked when ``source`` differs from it; None when
+    ``source`` is not tracked by git (an installed wheel) or git is missing."""
+    def git(*args: str) -> subprocess.CompletedProcess:
+        return subprocess.run(["git", "-C", str(source), *args], capture_output=True, text=True)
+
+    try:
+        if git("ls-files", "--error-unmatch", ".").returncode:
+            return None
+        head = git("rev-parse", "HEAD")
+        changed = git("status", "--porcelain", "--", ".").stdout.strip()
+    except OSError:
+        return None
+    if head.returncode:
+        return None
+    return head.stdout.strip() + (" with uncommitted changes" if changed else "")
+
+
+def command_line(study: Study) -> str:
+    """The ``geopre reproduce`` command that runs ``study``, every option spelled out."""
+    import shlex
+
+    args = ["geopre", "reproduce", "--preset", study.preset.name, "--out", str(study.out),
+            "--device", study.device, "--jobs", str(study.jobs)]
+    for option, path in (("--imagenet-weights", study.imagenet_weights), ("--bench-results", study.bench_results)):
+        if path is not None:
+            args += [option, str(path)]
+    return shlex.join(args)
 
 
 def wall_seconds(state: dict) -> float:
@@ -358,21 +395,20 @@ def wall_seconds(state: dict) -> float:
     return total
 
 
-def write_report(study) -> Path:
-    from geopre.reproduce.study import plan
-
+def write_report(study: Study, plan: list[Stage]) -> Path:
+    """``OUT/REPORT.md`` and ``OUT/figures/`` from what the stages of ``plan`` left in the study's folder."""
     out = Path(study.out)
     figures = ensure_writable_dir(out / "figures")
     records = collect(study)
     preset = study.preset
     state = json.loads((out / "stages.json").read_text()) if (out / "stages.json").exists() else {"stages": {}}
-    stages = {s.name: state["stages"][s.name] for s in plan(study) if s.name in state["stages"]}
+    stages = {s.name: state["stages"][s.name] for s in plan if s.name in state["stages"]}
 
     _plot_fractions(records, study, "kitti", "Few-shot: KITTI-style Eigen test (paper Fig. 4)", figures / "fewshot.png")
     _plot_fractions(records, study, "city", "Generalisation: KITTI-trained, Cityscapes-style test (paper Fig. 5)",
                     figures / "generalisation.png")
     _plot_learning_curves(records, study, figures / "learning_curves.png")
-    columns = _depth_grid(study, records, figures / "depth_grid.png")
+    columns = depth_grid(study, records, figures / "depth_grid.png")
     for mixture in preset.mixtures:
         visuals = sorted((study.cache / "pretrain" / mixture / "visuals").glob("step_*.png"))
         if visuals:
@@ -382,9 +418,8 @@ def write_report(study) -> Path:
     lines = [
         f"# geopre reproduction report: preset `{preset.name}`",
         "",
-        f"Generated {dt.datetime.now().isoformat(timespec='seconds')} by `geopre reproduce --preset {preset.name}` "
-        f"on {_machine()}. Every number below was measured by this run, on the embedded synthetic world "
-        "(no real KITTI, Cityscapes or YouTube data: this machine has no internet). Wall time of the study: "
+        f"Generated {dt.datetime.now().isoformat(timespec='seconds')} by `{command_line(study)}`. Every number "
+        f"below was measured by this run on {DATA_SOURCE}. Wall time of the study: "
         f"{total / 60:.1f} min with {study.jobs} training job(s) at a time.",
         "",
         "## The claims",
@@ -404,6 +439,11 @@ def write_report(study) -> Path:
     for mode, label in (("S", "stereo (S), metric by the rig's baseline"), ("M", "monocular (M), median scaled")):
         if any(r["cell"].mode == mode for r in records):
             lines += [f"### {label}", "", metric_table(records, study, mode, 1.0, "kitti"), ""]
+    if records:
+        constant = constant_baseline(study)
+        lines += [f"A constant depth at each test image's true median scores abs_rel {constant['abs_rel']:.3f}, "
+                  f"a1 {constant['a1']:.3f} on the same frames: the floor a model that learned nothing reaches "
+                  "with median scaling.", ""]
     lines += ["## Few-shot (paper Fig. 4): S mode, abs_rel, KITTI-style Eigen test", "",
               fewshot_table(records, study, "kitti"), "", "![few-shot](figures/fewshot.png)", "",
               "## Generalisation (paper Fig. 5): the same S models on the Cityscapes-style test set", "",
@@ -421,23 +461,25 @@ def write_report(study) -> Path:
         if (figures / f"pretrain_flow_{mixture}.png").exists():
             lines += [f"Mixture `{mixture}`, last visual (I_t, I_t+1, warped, flow, error): "
                       f"![flow {mixture}](figures/pretrain_flow_{mixture}.png)", ""]
-    gpu = _gpu_checks()
-    if gpu:
-        lines += ["## GPU checks at the paper's size (separate runs, not this study)", "", *gpu]
+    if study.bench_results is not None:
+        lines += ["## Benchmark run given with --bench-results (a separate run, not this study)", "",
+                  *_bench_checks(study.bench_results)]
     lines += ["## How it was run", "",
-              f"- Command: `make reproduce PRESET={preset.name}` = `geopre reproduce --preset {preset.name} "
-              f"--out {out}`" + (f" --imagenet-weights {study.imagenet_weights}" if study.imagenet_weights else ""),
+              f"- Command: `{command_line(study)}`",
+              f"- Code: {code_commit() or 'geopre ' + _versions()['geopre'] + ' (not a git checkout)'}",
+              f"- Device: {_device(study)}",
+              f"- Data: {DATA_SOURCE}, world seed {preset.world_seed}.",
               f"- Seeds: fine-tuning {list(preset.seeds)} (each seed also draws its own few-shot subset); "
               f"world seed {preset.world_seed}.",
               f"- Inits: {', '.join(init_label(i) for i in study.inits)}"
-              + ("" if study.imagenet_weights else " (ImageNet skipped: no --imagenet-weights file; none can be "
-                 "downloaded here)") + ".",
+              + ("" if study.imagenet_weights else " (no ImageNet cells: no --imagenet-weights file given)") + ".",
               f"- Versions: {json.dumps(_versions())}",
               f"- Preset: `{json.dumps({k: v for k, v in asdict(preset).items() if k != 'notes'})}`",
               "", "| stage | kind | units | seconds |", "|---|---|---|---|"]
     lines += [f"| {name} | {s['kind']} | {s['units']:g} | {s['seconds']:.1f} |" for name, s in stages.items()]
-    lines += ["", "Stages marked parallel in `stages.json` ran two at a time, so their seconds overlap."]
-    lines += ["", f"Python: `{sys.executable}`", ""]
+    if study.jobs > 1:
+        lines += ["", f"Stages marked parallel in `stages.json` ran {study.jobs} at a time, so their seconds overlap."]
+    lines += [""]
     path = out / "REPORT.md"
     atomic_write_text(path, "\n".join(lines))
     return path

@@ -53,12 +53,13 @@ class StageRunner:
     """
 
     def __init__(self, folder: Path, prior_rates: dict[str, float], echo: Callable[[str], None] = print,
-                 jobs: int = 1):
+                 jobs: int = 1, label: str = "reproduce"):
         self.path = Path(folder) / STATE_FILE
         self.state: dict = json.loads(self.path.read_text()) if self.path.exists() else {"stages": {}}
         self.prior_rates = prior_rates
         self.echo = echo
         self.jobs = max(1, jobs)
+        self.label = label  # the command whose progress lines these are
 
     def rate(self, kind: str) -> float:
         measured = [(r["seconds"], r["units"]) for r in self.state["stages"].values()
@@ -84,7 +85,7 @@ class StageRunner:
         names = [s.name for s in stages]
         if len(set(names)) != len(names):
             raise ValueError("stage names must be unique")
-        self.echo(f"[reproduce] {len(stages)} stages, {sum(self.is_done(s) for s in stages)} already done; "
+        self.echo(f"[{self.label}] {len(stages)} stages, {sum(self.is_done(s) for s in stages)} already done; "
                   f"about {format_minutes(self.estimate(stages))} of work left")
         self.state.setdefault("runs", []).append({"started": dt.datetime.now().isoformat(timespec="seconds"),
                                                   "jobs": self.jobs})
@@ -109,7 +110,7 @@ class StageRunner:
         return {name: self.state["stages"][name] for name in names}
 
     def _progress(self, stages: list[Stage], index: int, text: str) -> None:
-        self.echo(f"[reproduce {index + 1}/{len(stages)}] {stages[index].name}{text}")
+        self.echo(f"[{self.label} {index + 1}/{len(stages)}] {stages[index].name}{text}")
 
     def _finished(self, stages: list[Stage], index: int, seconds: float) -> None:
         self._record(stages[index], seconds)

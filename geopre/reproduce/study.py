@@ -6,10 +6,9 @@ pretraining mixture (Table I), pretrain and export one encoder per mixture, fine
 every initialisation (few-shot in S mode, Table II's M mode at 100 %) with several seeds, evaluate
 each model on the KITTI-style Eigen test split and the Cityscapes-style test split, write the
 report. :func:`run_study` runs them with :class:`~geopre.reproduce.stages.StageRunner`, so an
-interrupted study picks up at the stage it stopped in.
-
-Folder layout under ``OUT``: ``REPORT.md`` and ``figures/`` (small, meant to be read and kept),
-``cache/`` (the world, shards, training runs: large, regenerable), ``stages.json``.
+interrupted study picks up at the stage it stopped in. ``geopre demo`` runs the same plan for its
+own preset (:data:`~geopre.reproduce.presets.DEMO`), so a stage added here is in the demo too.
+Where every file lies: :mod:`geopre.reproduce.layout`.
 """
 
 from __future__ import annotations
@@ -17,79 +16,20 @@ from __future__ import annotations
 import math
 import os
 import shutil
-from dataclasses import dataclass
 from functools import partial
 from pathlib import Path
 
 from geopre.errors import UserError
-from geopre.reproduce.presets import MIXTURE_SOURCES, Preset
+from geopre.reproduce import report
+from geopre.reproduce.layout import CITY_EVAL, KITTI_EVAL, Cell, Study
+from geopre.reproduce.presets import MIXTURE_SOURCES
 from geopre.reproduce.stages import Stage, StageRunner
 
 VIDEO_PORT = 8767  # fixed, so the served URLs and ingest's video ids match from run to run
-KITTI_EVAL = "eval_kitti_eigen.json"
-CITY_EVAL = "eval_cityscapes_all.json"
 
 # Seconds per unit on a 2-core CPU at the small preset, measured once; only seed the first estimate.
 PRIOR_RATES = {"render-videos": 0.03, "ingest": 0.01, "render-kitti": 0.15, "render-cityscapes": 0.15,
                "shard": 0.01, "pretrain": 1.2, "finetune-S": 1.0, "finetune-M": 2.6}
-
-
-@dataclass(frozen=True)
-class Cell:
-    """One fine-tuning run of the study."""
-
-    mode: str  # S or M
-    fraction: float
-    init: str  # "scratch", "imagenet", or "geo-<mixture>"
-    seed: int
-
-    @property
-    def name(self) -> str:
-        return f"{self.mode}_{round(self.fraction * 100):03d}pct_{self.init}_seed{self.seed}"
-
-
-@dataclass(frozen=True)
-class Study:
-    preset: Preset
-    out: Path
-    imagenet_weights: Path | None = None
-    device: str = "auto"
-    jobs: int = 1  # stages run at once (training runs in parallel processes; see stages.py)
-
-    @property
-    def cache(self) -> Path:
-        return self.out / "cache"
-
-    @property
-    def kitti(self) -> Path:
-        return self.cache / "kitti"
-
-    @property
-    def cityscapes(self) -> Path:
-        return self.cache / "cityscapes"
-
-    @property
-    def cityscapes_test(self) -> Path:
-        return self.cache / "cityscapes_test"
-
-    def encoder(self, mixture: str) -> Path:
-        return self.cache / "pretrain" / mixture / "encoder.pth"
-
-    def run_dir(self, cell: Cell) -> Path:
-        return self.cache / "finetune" / cell.name
-
-    @property
-    def inits(self) -> list[str]:
-        inits = ["scratch"] + [f"geo-{m}" for m in self.preset.mixtures]
-        return inits + (["imagenet"] if self.imagenet_weights else [])
-
-    def cells(self) -> list[Cell]:
-        p = self.preset
-        cells = [Cell("S", f, init, seed) for seed in p.seeds for f in sorted(p.fractions, reverse=True)
-                 for init in self.inits]
-        if p.mono:
-            cells += [Cell("M", 1.0, init, seed) for seed in p.seeds for init in self.inits]
-        return cells
 
 
 def default_jobs(device: str) -> int:
@@ -131,9 +71,10 @@ def plan(study: Study) -> list[Stage]:
               study.kitti / "synth.json", partial(_render_kitti, study)),
         Stage("render Cityscapes-style tree", "render-cityscapes", p.city_sequences * 30,
               study.cityscapes / "synth.json", partial(_render_cityscapes, study)),
-        Stage("render Cityscapes-style test set", "render-cityscapes", p.city_test_sequences * 30,
-              study.cityscapes_test / "synth.json", partial(_render_cityscapes_test, study)),
     ]
+    if p.city_test_sequences:
+        stages.append(Stage("render Cityscapes-style test set", "render-cityscapes", p.city_test_sequences * 30,
+                            study.cityscapes_test / "synth.json", partial(_render_cityscapes_test, study)))
     for mixture in p.mixtures:
         stages.append(Stage(f"shard mixture {mixture}", "shard", p.videos * p.video_seconds * 10,
                             cache / "shards" / mixture / "index.json", partial(_shard, study, mixture)))
@@ -142,22 +83,22 @@ def plan(study: Study) -> list[Stage]:
                             partial(_pretrain, study, mixture), parallel=True))
     for cell in study.cells():
         steps = p.stereo_steps if cell.mode == "S" else p.mono_steps
+        last_eval = CITY_EVAL if p.city_test_sequences else KITTI_EVAL
         stages.append(Stage(f"finetune + evaluate {cell.name}", f"finetune-{cell.mode}", steps,
-                            study.run_dir(cell) / CITY_EVAL, partial(_cell, study, cell), parallel=True))
+                            study.run_dir(cell) / last_eval, partial(_cell, study, cell), parallel=True))
     return stages
 
 
 def run_study(study: Study, echo=print) -> Path:
-    from geopre.reproduce import report
-
-    if study.imagenet_weights is not None and not Path(study.imagenet_weights).is_file():
-        raise UserError(f"--imagenet-weights {study.imagenet_weights}: no such file")
+    for option, path in (("--imagenet-weights", study.imagenet_weights), ("--bench-results", study.bench_results)):
+        if path is not None and not Path(path).is_file():
+            raise UserError(f"{option} {path}: no such file")
     study.cache.mkdir(parents=True, exist_ok=True)
-    runner = StageRunner(study.out, PRIOR_RATES, echo, jobs=study.jobs)
-    runner.run(plan(study))
+    stages = plan(study)
+    StageRunner(study.out, PRIOR_RATES, echo, jobs=study.jobs).run(stages)
     # Not a cached stage: the report is cheap and must follow every stage that (re)ran.
     echo("[reproduce] writing the report ...")
-    return report.write_report(study)
+    return report.write_report(study, stages)
 
 
 # --- stages ------------------------------------------------------------------------------------
@@ -269,5 +210,6 @@ def _evaluate(study: Study, cell: Cell) -> None:
     run = study.run_dir(cell)
     # The best validation epoch, as the paper reports for its few-shot models (V-B).
     evaluate(EvaluateConfig(model=run, data_root=study.kitti, best=True, device=study.device))
-    evaluate(EvaluateConfig(model=run, data_root=study.cityscapes_test, dataset="cityscapes", split="all",
-                            best=True, device=study.device))
+    if study.preset.city_test_sequences:
+        evaluate(EvaluateConfig(model=run, data_root=study.cityscapes_test, dataset="cityscapes", split="all",
+                                best=True, device=study.device))

@@ -9,7 +9,7 @@ compute seven errors. The dataset score is the mean over images (:func:`aggregat
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass, replace
 from typing import Literal
 
 import cv2
@@ -221,6 +221,17 @@ def aggregate(results: list[dict[str, float]]) -> dict[str, float]:
     if not results:
         raise UserError("no images were evaluated; check the split file and the predictions")
     return {name: float(np.mean([result[name] for result in results])) for name in METRIC_NAMES}
+
+
+def constant_depth_errors(gts: list[np.ndarray], protocol: EvalProtocol = KITTI_EIGEN_MONO) -> dict[str, float]:
+    """Mean metrics of a constant depth map scaled to each image's ground-truth median.
+
+    A network that ignores the image's content but is told each image's median depth scores this;
+    a trained model below it has learned where things are, not only how far the road is on average.
+    """
+    scaled = replace(protocol, median_scaling=True, fixed_scale=None)
+    return aggregate([evaluate_depth_pair(gt, np.ones_like(gt, dtype=np.float32), **asdict(scaled)).errors
+                      for gt in gts])
 
 
 def scale_ratio_summary(ratios: list[float]) -> tuple[float, float]:

@@ -2,12 +2,15 @@
 
 import json
 import re
+import subprocess
+import sys
 
 import pytest
 
-from geopre.reproduce.presets import PRESETS, get_preset
-from geopre.reproduce.report import claim_verdict, mean_std, summarise, wall_seconds
-from geopre.reproduce.study import Cell, Study, plan, run_study, schedule
+from geopre.reproduce.layout import Cell, Study
+from geopre.reproduce.presets import DEMO, PRESETS, get_preset
+from geopre.reproduce.report import claim_verdict, code_commit, command_line, mean_std, summarise, wall_seconds
+from geopre.reproduce.study import plan, run_study, schedule
 from geopre.errors import UserError
 
 
@@ -58,11 +61,44 @@ def test_cells_cover_inits_fractions_and_seeds(tmp_path):
     assert "imagenet" in with_imagenet.inits
 
 
-def test_unknown_preset_and_missing_weights_are_user_errors(tmp_path):
+def test_unknown_preset_and_missing_files_are_user_errors(tmp_path):
     with pytest.raises(UserError, match="unknown preset"):
         get_preset("huge")
-    with pytest.raises(UserError, match="no such file"):
+    with pytest.raises(UserError, match="--imagenet-weights .*: no such file"):
         run_study(Study(PRESETS["tiny"], tmp_path, imagenet_weights=tmp_path / "missing.pth"))
+    with pytest.raises(UserError, match="--bench-results .*: no such file"):
+        run_study(Study(PRESETS["tiny"], tmp_path, bench_results=tmp_path / "missing.json"))
+
+
+def test_demo_preset_is_one_geometric_cell_without_a_generalisation_test(tmp_path):
+    study = Study(DEMO, tmp_path)
+    assert study.cells() == [Cell("S", 1.0, "geo-kcd", 0)]
+    names = [s.name for s in plan(study)]
+    assert "render Cityscapes-style test set" not in names and "render Cityscapes-style test set" in [
+        s.name for s in plan(Study(PRESETS["small"], tmp_path))]
+    assert plan(study)[-1].output.name == "eval_kitti_eigen.json"
+
+
+def test_command_line_spells_out_every_option_of_the_run(tmp_path):
+    study = Study(PRESETS["small"], tmp_path / "my results", device="cpu", jobs=2,
+                  bench_results=tmp_path / "gpu.json")
+    assert command_line(study) == (f"geopre reproduce --preset small --out '{tmp_path}/my results' --device cpu "
+                                   f"--jobs 2 --bench-results {tmp_path}/gpu.json")
+
+
+def test_code_commit_names_the_commit_and_uncommitted_changes(tmp_path):
+    source = tmp_path / "pkg"
+    source.mkdir()
+    (source / "mod.py").write_text("x = 1\n")
+    assert code_commit(source) is None  # not in git: an installed wheel
+    git = ["git", "-C", str(source), "-c", "user.name=t", "-c", "user.email=t@t"]
+    subprocess.run([*git, "init", "-q"], check=True)
+    subprocess.run([*git, "add", "mod.py"], check=True)
+    subprocess.run([*git, "commit", "-q", "-m", "one"], check=True)
+    head = subprocess.run([*git, "rev-parse", "HEAD"], check=True, capture_output=True, text=True).stdout.strip()
+    assert code_commit(source) == head
+    (source / "mod.py").write_text("x = 2\n")
+    assert code_commit(source) == head + " with uncommitted changes"
 
 
 @pytest.mark.slow
@@ -82,6 +118,11 @@ def test_tiny_preset_runs_every_stage_and_reports_every_row(tmp_path):
         assert study.encoder(mixture).is_file()
     for figure in ("fewshot", "generalisation", "learning_curves", "depth_grid"):
         assert (out / "figures" / f"{figure}.png").stat().st_size > 1000
+    # The report states facts of the run, not of the machine it happened to run on.
+    assert f"- Command: `{command_line(study)}`" in text and "- Code: " in text and "- Device: " in text
+    assert "embedded synthetic world" in text and "A constant depth at each test image's true median" in text
+    for remark in ("this machine", "no internet", "is lent", "downloaded here", sys.executable):
+        assert remark not in text, remark
     for claim in ("Claim 1, accuracy", "Claim 2, few-shot", "Claim 3, generalisation"):
         assert re.search(rf"\*\*{claim} \(V-[ABC]\): (held|held in part|mixed|not shown|did not hold)", text), claim
     # Table II style rows: one per init for S and M, with mean ± std over both seeds

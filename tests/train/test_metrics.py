@@ -1,7 +1,7 @@
 """Depth metrics and the evaluation protocol, checked against numbers worked out by hand."""
 
 import math
-from dataclasses import asdict
+from dataclasses import asdict, replace
 
 import numpy as np
 import pytest
@@ -14,6 +14,7 @@ from geopre.train.metrics import (
     METRIC_NAMES,
     aggregate,
     compute_errors,
+    constant_depth_errors,
     drop_worst,
     eigen_crop_mask,
     evaluate_depth_pair,
@@ -187,3 +188,13 @@ def test_markdown_row_lines_up_with_header():
     row = markdown_row("kcd", errors)
     assert row == "| kcd | 0.115 | 0.900 | 4.864 | 0.190 | 0.877 | 0.959 | 0.981 |"
     assert markdown_header().splitlines()[0].count("|") == row.count("|")
+
+
+def test_constant_depth_baseline_is_each_images_median_whatever_the_protocols_scale():
+    # median 2.5: abs_rel = (1.5/1 + 0.5/2 + 0.5/3 + 1.5/4) / 4; a flat image scores 0
+    gts = [np.array([[1.0, 2.0], [3.0, 4.0]]), np.full((2, 2), 5.0)]
+    expected = (1.5 + 0.25 + 0.5 / 3 + 0.375) / 4 / 2
+    stereo = replace(KITTI_EIGEN_STEREO, crop=None)  # its fixed scale is replaced by the median
+    errors = constant_depth_errors(gts, stereo)
+    assert errors["abs_rel"] == pytest.approx(expected)
+    assert errors["a1"] == pytest.approx((0.25 + 1.0) / 2)  # only 3 lies strictly within 1.25x of 2.5

@@ -1,0 +1,74 @@
+"""What a study is and where its files lie: the stages write them (study.py), the report reads them.
+
+Folder layout under ``OUT``: ``REPORT.md`` and ``figures/`` (small, meant to be read and kept),
+``cache/`` (the world, shards, training runs: large, regenerable), ``stages.json``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+from geopre.reproduce.presets import Preset
+
+KITTI_EVAL = "eval_kitti_eigen.json"
+CITY_EVAL = "eval_cityscapes_all.json"
+
+
+@dataclass(frozen=True)
+class Cell:
+    """One fine-tuning run of the study."""
+
+    mode: str  # S or M
+    fraction: float
+    init: str  # "scratch", "imagenet", or "geo-<mixture>"
+    seed: int
+
+    @property
+    def name(self) -> str:
+        return f"{self.mode}_{round(self.fraction * 100):03d}pct_{self.init}_seed{self.seed}"
+
+
+@dataclass(frozen=True)
+class Study:
+    preset: Preset
+    out: Path
+    imagenet_weights: Path | None = None
+    device: str = "auto"
+    jobs: int = 1  # stages run at once (training runs in parallel processes; see stages.py)
+    bench_results: Path | None = None  # a bench/gpu.py result shown in the report, apart from this run's numbers
+
+    @property
+    def cache(self) -> Path:
+        return self.out / "cache"
+
+    @property
+    def kitti(self) -> Path:
+        return self.cache / "kitti"
+
+    @property
+    def cityscapes(self) -> Path:
+        return self.cache / "cityscapes"
+
+    @property
+    def cityscapes_test(self) -> Path:
+        return self.cache / "cityscapes_test"
+
+    def encoder(self, mixture: str) -> Path:
+        return self.cache / "pretrain" / mixture / "encoder.pth"
+
+    def run_dir(self, cell: Cell) -> Path:
+        return self.cache / "finetune" / cell.name
+
+    @property
+    def inits(self) -> list[str]:
+        inits = (["scratch"] if self.preset.scratch else []) + [f"geo-{m}" for m in self.preset.mixtures]
+        return inits + (["imagenet"] if self.imagenet_weights else [])
+
+    def cells(self) -> list[Cell]:
+        p = self.preset
+        cells = [Cell("S", f, init, seed) for seed in p.seeds for f in sorted(p.fractions, reverse=True)
+                 for init in self.inits]
+        if p.mono:
+            cells += [Cell("M", 1.0, init, seed) for seed in p.seeds for init in self.inits]
+        return cells
