@@ -34,7 +34,7 @@ GEOPRE = [sys.executable, "-m", "geopre.cli"]
 ONE_THREAD = dict(os.environ, OMP_NUM_THREADS="1", MKL_NUM_THREADS="1")
 
 
-def geopre(*args, timeout: float = 120) -> subprocess.CompletedProcess:
+def geopre(*args, timeout: float = 300) -> subprocess.CompletedProcess:
     return subprocess.run([*GEOPRE, *map(str, args)], capture_output=True, text=True, timeout=timeout, env=ONE_THREAD)
 
 
@@ -227,3 +227,292 @@ def test_pretrain_killed_after_a_seeded_checkpoint_resumes_to_the_same_weights(p
     final = f"checkpoints/step_{PRETRAIN_STEPS:08d}/model.safetensors"
     assert (out / final).read_bytes() == (pretrain_reference / final).read_bytes()
     assert training_curve(out) == training_curve(pretrain_reference)
+
+
+# --- corrupt shards ------------------------------------------------------------------------------
+
+def corrupt_member(tar: Path, seed: int, header: bool = False) -> str:
+    """Overwrite 8 bytes at the start of a seeded member's data (``header``: of its header block) with
+    seeded random bytes; returns the member's name."""
+    rng = random.Random(seed)
+    with tarfile.open(tar) as archive:
+        members = archive.getmembers()
+        if header:  # the first member of a later sample (a broken first header fails the whole shard, counted)
+            members = [m for m in members[1:] if ".prev." in m.name]
+        member = rng.choice(members)
+    data = bytearray(tar.read_bytes())
+    start = member.offset + 20 if header else member.offset_data  # header: inside the name field
+    data[start:start + 8] = bytes(data[i] ^ rng.randrange(1, 256) for i in range(start, start + 8))  # all 8 change
+    tar.write_bytes(bytes(data))
+    return member.name
+
+
+def corrupt_copy(shard_inputs, tmp_path, seed: int, header: bool = False) -> tuple[Path, str, str]:
+    """A copy of the reference shards with one train shard (seeded) corrupted: (folder, shard, member)."""
+    _, reference = shard_inputs
+    broken = tmp_path / "broken"
+    shutil.copytree(reference, broken)
+    shard = random.Random(seed).choice(sorted(broken.glob("train-*.tar")))
+    return broken, str(shard), corrupt_member(shard, seed, header)
+
+
+def read_train_keys(shards: Path, workers: int = 0):
+    from geopre.shards.augment import AugmentConfig
+    from geopre.shards.read import LoaderConfig, train_loader
+
+    loader = train_loader(shards, LoaderConfig(batch_size=1, workers=workers, worker_kind="thread", resampled=False,
+                                               augment=AugmentConfig(size=(24, 16))))
+    return [key for batch in loader for key in batch["key"]], loader.skips
+
+
+@pytest.mark.parametrize("seed", [1, 2, 3, 4])
+def test_a_corrupt_member_costs_its_sample_only_and_is_counted(shard_inputs, tmp_path, seed):
+    broken, _, member = corrupt_copy(shard_inputs, tmp_path, seed)
+    keys, skips = read_train_keys(broken, workers=seed % 2 * 2)  # in the loop, and in two worker threads
+    reference_keys, _ = read_train_keys(shard_inputs[1])
+    key = member.split(".")[0]
+    assert sorted(keys) == sorted(k for k in reference_keys if k != key)
+    assert (skips.samples, skips.shards) == (1, 0)
+
+
+@pytest.mark.xfail(reason="the loader's warning for a skipped sample names neither its shard nor its key",
+                   strict=False)
+def test_the_warning_for_a_corrupt_sample_names_its_shard_and_key(shard_inputs, tmp_path, caplog):
+    broken, shard, member = corrupt_copy(shard_inputs, tmp_path, seed=1)
+    with caplog.at_level("WARNING"):
+        read_train_keys(broken)
+    warnings = [r.getMessage() for r in caplog.records if r.levelname == "WARNING"]
+    assert any(Path(shard).name in w and member.split(".")[0] in w for w in warnings), warnings
+
+
+@pytest.mark.xfail(reason="a corrupt member header ends its shard quietly: the samples after it are lost uncounted",
+                   strict=False)
+def test_a_corrupt_member_header_is_counted(shard_inputs, tmp_path):
+    broken, _, _ = corrupt_copy(shard_inputs, tmp_path, seed=2, header=True)
+    keys, skips = read_train_keys(broken)
+    reference_keys, _ = read_train_keys(shard_inputs[1])
+    assert len(keys) < len(reference_keys)  # the corruption did cost samples...
+    assert skips.shards + skips.samples >= 1  # ...and the loss is on record
+
+
+@pytest.mark.xfail(reason="needs rel-shards", strict=False)
+def test_pretrain_on_only_dead_shards_is_one_line_error_in_bounded_time(shard_inputs, tmp_path):
+    _, reference = shard_inputs
+    dead = tmp_path / "dead"
+    shutil.copytree(reference, dead)
+    for tar in dead.glob("*.tar"):
+        tar.write_bytes(b"this is not a tar file\n" * 50)
+    # The timeout is a guard against the hang this test is about (today: resampling dead shards for
+    # ever), not a margin: a bounded failure takes seconds.
+    result = geopre(*pretrain_args(dead, tmp_path / "run"), timeout=60)
+    assert result.returncode != 0
+    assert "Traceback" not in result.stderr
+    assert len(error_lines(result.stderr)) == 1, result.stderr
+
+
+# --- bad inputs through every command ----------------------------------------------------------
+
+CLICK_USAGE = ("Usage:", "Try '")  # click prints these above its one-line "Error: ..."
+
+
+def error_lines(stderr: str) -> list[str]:
+    return [line for line in stderr.splitlines() if line.strip() and not line.startswith(CLICK_USAGE)]
+
+
+@pytest.fixture(scope="module")
+def bad(tmp_path_factory, synth_kitti_root, tiny_model_file, shard_inputs):
+    """The paths the bad-input cases name, by placeholder."""
+    from tests.ingest.conftest import ffmpeg
+
+    root = tmp_path_factory.mktemp("bad-inputs")
+    text = root / "notes.txt"
+    text.write_text("just some notes\n")
+    (root / "empty").mkdir()
+    (root / "page.html").write_text("<html><body><p>no video here</p></body></html>\n")
+    (root / "empty.mp4").write_bytes(b"")
+    (root / "text.mp4").write_text("this is not a video\n")
+    ffmpeg("-f", "lavfi", "-i", "sine=frequency=440:duration=1", "-c:a", "aac", str(root / "audio.mp4"))
+    depth_run = root / "depth-run"  # a fine-tuning run folder with its last model but no best epoch
+    depth_run.mkdir()
+    shutil.copy(tiny_model_file, depth_run / "model.safetensors")
+    image = root / "frame.png"
+    shutil.copy(next(synth_kitti_root.rglob("image_02/data/*.png")), image)
+    return {"text": text, "empty": root / "empty", "missing": root / "missing", "under": text / "out",
+            "html": root / "page.html", "audio": root / "audio.mp4", "empty_mp4": root / "empty.mp4",
+            "text_mp4": root / "text.mp4",
+            "kitti": synth_kitti_root, "ingest": shard_inputs[0], "shards": shard_inputs[1],
+            "model": tiny_model_file, "depth_run": depth_run, "image": image}
+
+
+NEEDS_REL_CLI = pytest.mark.xfail(reason="needs rel-cli", strict=False)
+
+SYNTH = [
+    ("synth videos {out} --count 0", None), ("synth videos {out} --seconds 0", None),
+    ("synth videos {out} --workers 0", None), ("synth videos {out} --render-scale -1", None),
+    ("synth videos {under}", None), ("synth videos {text}", None),
+    ("synth kitti {out} --drives 0", None), ("synth kitti {out} --frames 0", None),
+    ("synth kitti {out} --drives 2 --test-drives 2", None), ("synth kitti {under}", None),
+    ("synth cityscapes {out} --sequences 0", None), ("synth cityscapes {under}", None),
+    ("synth teapot {out}", None),
+]
+INGEST = [
+    ("ingest {missing} --out {out}", None), ("ingest {empty} --out {out}", None),
+    ("ingest {image} --out {under}", None), ("ingest {image} --out {text}", None),
+    ("ingest {image} --out {out} --workers 0", None), ("ingest {image} --out {out} --workers -1", None),
+    ("ingest {image} --out {out} --fps 0", None), ("ingest {image} --out {out} --fps -10", None),
+    ("ingest {image} --out {out} --jpeg-quality 0", None), ("ingest {image} --out {out} --retries -1", None),
+    ("ingest {image} --out {out} --max-videos -1", None), ("ingest {image} --out {out} --flow-scale 0", None),
+    ("ingest {image} --out {out} --crop sideways", None), ("ingest {image} --out {out} --distributor spark", None),
+    ("ingest --batch-file {missing} --out {out}", None), ("ingest --batch-file {empty} --out {out}", None),
+]
+SHARD = [
+    ("shard {missing} --out {out}", None), ("shard {empty} --out {out}", None), ("shard {text} --out {out}", None),
+    ("shard {ingest} --out {under}", None), ("shard {ingest} --out {text}", None),
+    ("shard {ingest} --out {out} --maxcount 0", None), ("shard {ingest} --out {out} --maxcount -1", None),
+    ("shard {ingest} --out {out} --maxsize 0", None), ("shard {ingest} --out {out} --maxsize lots", None),
+    ("shard {ingest} --out {out} --val-fraction 1.5", None), ("shard {ingest} --out {out} --val-fraction -0.1", None),
+    ("shard --from kitti {empty} --out {out}", None), ("shard --from kitti {missing} --out {out}", None),
+    ("shard --from mars {kitti} --out {out}", None), ("shard --from kitti {kitti} --split nope --out {out}", None),
+    ("shard info {missing}", None), ("shard info {empty}", None), ("shard info {text}", None),
+    ("shard preview {shards} --out {under}", None), ("shard preview {shards} --out {empty}", None),
+    ("shard preview {shards} --out {out}.png --count 0", None), ("shard preview {shards} --out {out}.png --count -1", None),
+    ("shard preview {text} --out {out}.png", None), ("shard preview {shards} --out {out}.png --split test", None),
+]
+PRETRAIN_BASE = ("pretrain --shards {shards} --out {out} --size 64x32 --batch-size 2 --workers 0 --steps 1 "
+                 "--device cpu --init scratch --checkpoint-every 1 --val-every 1 --visual-every 1 ")
+PRETRAIN = [(PRETRAIN_BASE + extra, None) for extra in (
+    "--shards {missing}", "--shards {empty}", "--shards {text}", "--out {under}", "--out {text}",
+    "--batch-size 0", "--batch-size -1", "--steps 0", "--steps -1", "--workers -1", "--log-every 0",
+    "--val-every 0", "--visual-every 0", "--checkpoint-every 0", "--epochs 0", "--samples-per-epoch 0",
+    "--motion-dim 0", "--size 65x32", "--size 0x32", "--lr 0", "--lr -1", "--init {text}", "--init {empty}",
+    "--init nonsense", "--init imagenet --imagenet-weights {text}", "--arch resnet9", "--worker-kind fibre",
+    "--device potato", "--nproc 0", "--resume")] + [(PRETRAIN_BASE + "--device cuda", "no-gpu")]
+EXPORT = [
+    ("export {missing} --out {out}.pth", None), ("export {empty} --out {out}.pth", None),
+    ("export {text} --out {out}.pth", None), ("export {run} --out {under}", NEEDS_REL_CLI),
+    ("export {run} --out {empty}", None),
+]
+FINETUNE_BASE = ("finetune {kitti} {out} --size 64x32 --batch-size 2 --epochs 1 --workers 0 --device cpu "
+                 "--init scratch --max-steps 1 --val-gt-frames 1 ")
+FINETUNE = [(FINETUNE_BASE + extra, mark) for extra, mark in (
+    ("--workers -1", NEEDS_REL_CLI), ("--log-every 0", NEEDS_REL_CLI), ("--max-steps 0", NEEDS_REL_CLI),
+    ("--mode X", None), ("--batch-size 0", None), ("--epochs 0", None), ("--fraction 0", None),
+    ("--fraction 1.5", None), ("--scales 0", None), ("--scales 9", None), ("--size 65x32", None),
+    ("--init {text}", None), ("--init imagenet --imagenet-weights {text}", None), ("--split-dir {empty}", None),
+    ("--checkpoint-every -1", None), ("--val-every 0", None), ("--lr 0", None), ("--min-depth 0", None),
+    ("--max-depth 0.05", None), ("--arch resnet9", None), ("--device potato", None), ("--nproc 0", None),
+    ("--resume", None), ("--device cuda", "no-gpu"))] + [
+    ("finetune {missing} {out} --device cpu", None), ("finetune {empty} {out} --device cpu", None),
+    ("finetune {text} {out} --device cpu", None), ("finetune {kitti} {under} --device cpu", None),
+]
+EVALUATE_BASE = "evaluate {model} {kitti} --device cpu "
+EVALUATE = [(EVALUATE_BASE + extra, mark) for extra, mark in (
+    ("--batch-size 0", NEEDS_REL_CLI), ("--dataset mars", None), ("--split-file {missing}", None),
+    ("--split-file {text}", None), ("--gt-file {text}", None), ("--gt-source lidar", None),
+    ("--out {under}", None), ("--stereo-scale 0", None), ("--split nope --dataset cityscapes", None),
+    ("--device cuda", "no-gpu"))] + [
+    ("evaluate {depth_run} {kitti} --device cpu --best", NEEDS_REL_CLI),
+    ("evaluate {missing} {kitti} --device cpu", None), ("evaluate {text} {kitti} --device cpu", None),
+    ("evaluate {empty} {kitti} --device cpu", None), ("evaluate {model} {missing} --device cpu", None),
+    ("evaluate {model} {empty} --device cpu", None),
+]
+PREDICT_BASE = "predict {model} {image} --out {out} --device cpu "
+PREDICT = [(PREDICT_BASE + extra, mark) for extra, mark in (
+    ("--video-stride 0", None), ("--out {under}", None), ("--out {text}", None), ("--best", None),
+    ("--device cuda", "no-gpu"))] + [
+    ("predict {model} {missing} --out {out}", None), ("predict {model} {text} --out {out}", None),
+    ("predict {model} {empty} --out {out}", None), ("predict {model} {empty_mp4} --out {out}", None),
+    ("predict {text} {image} --out {out}", None), ("predict {missing} {image} --out {out}", None),
+]
+# Commands that would run for minutes (or serve for ever) on an input they wrongly accept: subprocesses
+# with a timeout, so such a case fails instead of hanging the suite.
+LONG_RUNNING = [
+    ("serve {missing}", None), ("serve {text}", None), ("serve {empty} --port -1", None),
+    ("demo --videos 0 --out {out}", None), ("demo --seconds 0 --out {out}", None), ("demo --out {under}", None),
+    ("reproduce --preset huge --out {out}", None), ("reproduce --jobs -1 --out {out}", None),
+    ("reproduce --out {under}", None), ("reproduce --imagenet-weights {text} --out {out}", None),
+]
+
+
+def case_params(cases):
+    params = []
+    for line, mark in cases:
+        marks = [mark] if isinstance(mark, pytest.MarkDecorator) else []
+        if mark == "no-gpu":
+            marks.append(pytest.mark.skipif(_cuda_available(), reason="a GPU is present"))
+        params.append(pytest.param(line, marks=marks, id=case_id(line)))
+    return params
+
+
+def case_id(line: str) -> str:
+    """The command and what is bad about it, without the base arguments every case of it shares."""
+    for base in (PRETRAIN_BASE, FINETUNE_BASE, EVALUATE_BASE, PREDICT_BASE):
+        if line.startswith(base):
+            return f"{base.split()[0]} {line[len(base):]}"
+    return line
+
+
+def _cuda_available() -> bool:
+    import torch
+
+    return torch.cuda.is_available()
+
+
+def expand(line: str, bad: dict, tmp_path: Path, request) -> list[str]:
+    """The case's arguments; ``{run}``, a finished pretraining run, is made only for the cases naming it."""
+    run = request.getfixturevalue("pretrain_reference") if "{run}" in line else None
+    return [part.format(out=tmp_path / "out", run=run, **bad) for part in line.split()]
+
+
+def run_in_process(args: list[str], capsys) -> tuple[int, str]:
+    """``geopre ARGS`` through the console entry point in this process (a fresh interpreter per case
+    would cost seconds each): (exit code, stderr), with an escaped exception's traceback appended to
+    stderr as the interpreter would print it."""
+    import traceback
+
+    from geopre.cli import main
+
+    try:
+        main(args)
+        code = 0
+    except SystemExit as exit:
+        code = exit.code if isinstance(exit.code, int) else 1
+    except BaseException:  # noqa: B036 - whatever escapes main() is a traceback for the user
+        return 1, capsys.readouterr().err + traceback.format_exc()
+    return code, capsys.readouterr().err
+
+
+@pytest.mark.parametrize("line", case_params(SYNTH + INGEST + SHARD + PRETRAIN + EXPORT + FINETUNE + EVALUATE + PREDICT))
+def test_bad_input_is_one_line_error(line, bad, tmp_path, capsys, request):
+    code, stderr = run_in_process(expand(line, bad, tmp_path, request), capsys)
+    assert "Traceback" not in stderr, stderr
+    assert code != 0, f"accepted: {stderr}"
+    assert len(error_lines(stderr)) == 1, stderr
+
+
+@pytest.mark.parametrize("line", case_params(LONG_RUNNING))
+def test_bad_input_to_a_long_running_command_is_one_line_error(line, bad, tmp_path, request):
+    result = geopre(*expand(line, bad, tmp_path, request), timeout=20)  # a hang guard: a rejection takes ~2 s
+    assert "Traceback" not in result.stderr, result.stderr
+    assert result.returncode != 0
+    assert len(error_lines(result.stderr)) == 1, result.stderr
+
+
+def test_every_command_has_bad_input_cases():
+    from geopre.cli import cli
+
+    covered = {line.split()[0] for line, _ in SYNTH + INGEST + SHARD + PRETRAIN + EXPORT + FINETUNE + EVALUATE
+               + PREDICT + LONG_RUNNING}
+    assert covered == set(cli.commands)
+
+
+@pytest.mark.parametrize("name", ["html", "audio", "empty_mp4", "text_mp4"])
+def test_a_file_that_is_no_video_is_a_recorded_one_line_failure(bad, tmp_path, name):
+    import json
+
+    out = tmp_path / "out"
+    result = geopre("ingest", bad[name], "--out", out, "--size", "64x32")
+    assert "Traceback" not in result.stdout + result.stderr
+    assert result.returncode == 1  # every video failed
+    failures = json.loads((out / "ingest_stats.json").read_text())["failed"]
+    assert len(failures) == 1 and failures[0]["reason"].strip() and "\n" not in failures[0]["reason"], failures
