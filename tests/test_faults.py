@@ -346,13 +346,25 @@ def bad(tmp_path_factory, synth_kitti_root, tiny_model_file, shard_inputs):
 
 NEEDS_REL_CLI = pytest.mark.xfail(reason="needs rel-cli", strict=False)
 
+
+def fails_today(why: str) -> pytest.MarkDecorator:
+    """A case found failing by this module and not yet fixed on any branch."""
+    return pytest.mark.xfail(reason=f"fails today: {why}", strict=False)
+
+
+# Base arguments that make a wrongly accepted case cheap (it then fails the test in seconds, not minutes).
+VIDEOS = "synth videos {out} --count 1 --seconds 0.5 --size 64x32 --render-scale 1 "
+KITTI = "synth kitti {out} --drives 2 --frames 3 --size 64x32 "
+CITY = "synth cityscapes {out} --sequences 1 --size 64x32 "
+
 SYNTH = [
-    ("synth videos {out} --count 0", None), ("synth videos {out} --seconds 0", None),
-    ("synth videos {out} --workers 0", None), ("synth videos {out} --render-scale -1", None),
+    (VIDEOS + "--count 0", None), (VIDEOS + "--seconds 0", None),
+    (VIDEOS + "--workers 0", fails_today("synth videos --workers 0 is not rejected")),
+    (VIDEOS + "--render-scale -1", None),
     ("synth videos {under}", None), ("synth videos {text}", None),
-    ("synth kitti {out} --drives 0", None), ("synth kitti {out} --frames 0", None),
-    ("synth kitti {out} --drives 2 --test-drives 2", None), ("synth kitti {under}", None),
-    ("synth cityscapes {out} --sequences 0", None), ("synth cityscapes {under}", None),
+    (KITTI + "--drives 0", None), (KITTI + "--frames 0", None),
+    (KITTI + "--test-drives 2", None), ("synth kitti {under}", None),
+    (CITY + "--sequences 0", None), ("synth cityscapes {under}", None),
     ("synth teapot {out}", None),
 ]
 INGEST = [
@@ -374,7 +386,7 @@ SHARD = [
     ("shard --from kitti {empty} --out {out}", None), ("shard --from kitti {missing} --out {out}", None),
     ("shard --from mars {kitti} --out {out}", None), ("shard --from kitti {kitti} --split nope --out {out}", None),
     ("shard info {missing}", None), ("shard info {empty}", None), ("shard info {text}", None),
-    ("shard preview {shards} --out {under}", None), ("shard preview {shards} --out {empty}", None),
+    ("shard preview {shards} --out {under}", fails_today("FileExistsError traceback")), ("shard preview {shards} --out {empty}", None),
     ("shard preview {shards} --out {out}.png --count 0", None), ("shard preview {shards} --out {out}.png --count -1", None),
     ("shard preview {text} --out {out}.png", None), ("shard preview {shards} --out {out}.png --split test", None),
 ]
@@ -383,10 +395,12 @@ PRETRAIN_BASE = ("pretrain --shards {shards} --out {out} --size 64x32 --batch-si
 PRETRAIN = [(PRETRAIN_BASE + extra, None) for extra in (
     "--shards {missing}", "--shards {empty}", "--shards {text}", "--out {under}", "--out {text}",
     "--batch-size 0", "--batch-size -1", "--steps 0", "--steps -1", "--workers -1", "--log-every 0",
-    "--val-every 0", "--visual-every 0", "--checkpoint-every 0", "--epochs 0", "--samples-per-epoch 0",
-    "--motion-dim 0", "--size 65x32", "--size 0x32", "--lr 0", "--lr -1", "--init {text}", "--init {empty}",
-    "--init nonsense", "--init imagenet --imagenet-weights {text}", "--arch resnet9", "--worker-kind fibre",
-    "--device potato", "--nproc 0", "--resume")] + [(PRETRAIN_BASE + "--device cuda", "no-gpu")]
+    "--val-every 0", "--visual-every 0", "--checkpoint-every 0", "--epochs 0", "--size 65x32", "--size 0x32",
+    "--lr 0", "--lr -1", "--init {empty}", "--init nonsense", "--arch resnet9", "--worker-kind fibre",
+    "--nproc 0", "--resume")] + [(PRETRAIN_BASE + extra, fails_today(why)) for extra, why in (
+        ("--samples-per-epoch 0", "not rejected"), ("--motion-dim 0", "not rejected"),
+        ("--init {text}", "a text file as weights"), ("--init imagenet --imagenet-weights {text}", "a text file as weights"),
+        ("--device potato", "an unknown device"))] + [(PRETRAIN_BASE + "--device cuda", None)]
 EXPORT = [
     ("export {missing} --out {out}.pth", None), ("export {empty} --out {out}.pth", None),
     ("export {text} --out {out}.pth", None), ("export {run} --out {under}", NEEDS_REL_CLI),
@@ -398,10 +412,12 @@ FINETUNE = [(FINETUNE_BASE + extra, mark) for extra, mark in (
     ("--workers -1", NEEDS_REL_CLI), ("--log-every 0", NEEDS_REL_CLI), ("--max-steps 0", NEEDS_REL_CLI),
     ("--mode X", None), ("--batch-size 0", None), ("--epochs 0", None), ("--fraction 0", None),
     ("--fraction 1.5", None), ("--scales 0", None), ("--scales 9", None), ("--size 65x32", None),
-    ("--init {text}", None), ("--init imagenet --imagenet-weights {text}", None), ("--split-dir {empty}", None),
-    ("--checkpoint-every -1", None), ("--val-every 0", None), ("--lr 0", None), ("--min-depth 0", None),
-    ("--max-depth 0.05", None), ("--arch resnet9", None), ("--device potato", None), ("--nproc 0", None),
-    ("--resume", None), ("--device cuda", "no-gpu"))] + [
+    ("--init {text}", fails_today("a text file as weights")),
+    ("--init imagenet --imagenet-weights {text}", fails_today("a text file as weights")),
+    ("--split-dir {empty}", None), ("--checkpoint-every -1", fails_today("not rejected")),
+    ("--val-every 0", None), ("--lr 0", None), ("--min-depth 0", None), ("--max-depth 0.05", None),
+    ("--arch resnet9", None), ("--device potato", fails_today("an unknown device")), ("--nproc 0", None),
+    ("--resume", None), ("--device cuda", None))] + [
     ("finetune {missing} {out} --device cpu", None), ("finetune {empty} {out} --device cpu", None),
     ("finetune {text} {out} --device cpu", None), ("finetune {kitti} {under} --device cpu", None),
 ]
@@ -409,8 +425,9 @@ EVALUATE_BASE = "evaluate {model} {kitti} --device cpu "
 EVALUATE = [(EVALUATE_BASE + extra, mark) for extra, mark in (
     ("--batch-size 0", NEEDS_REL_CLI), ("--dataset mars", None), ("--split-file {missing}", None),
     ("--split-file {text}", None), ("--gt-file {text}", None), ("--gt-source lidar", None),
-    ("--out {under}", None), ("--stereo-scale 0", None), ("--split nope --dataset cityscapes", None),
-    ("--device cuda", "no-gpu"))] + [
+    ("--out {under}", None), ("--stereo-scale 0", fails_today("not rejected")),
+    ("--split nope --dataset cityscapes", None))] + [
+    (EVALUATE_BASE + "--device cuda", fails_today("--device cuda without a GPU")),
     ("evaluate {depth_run} {kitti} --device cpu --best", NEEDS_REL_CLI),
     ("evaluate {missing} {kitti} --device cpu", None), ("evaluate {text} {kitti} --device cpu", None),
     ("evaluate {empty} {kitti} --device cpu", None), ("evaluate {model} {missing} --device cpu", None),
@@ -418,8 +435,8 @@ EVALUATE = [(EVALUATE_BASE + extra, mark) for extra, mark in (
 ]
 PREDICT_BASE = "predict {model} {image} --out {out} --device cpu "
 PREDICT = [(PREDICT_BASE + extra, mark) for extra, mark in (
-    ("--video-stride 0", None), ("--out {under}", None), ("--out {text}", None), ("--best", None),
-    ("--device cuda", "no-gpu"))] + [
+    ("--video-stride 0", None), ("--out {under}", None), ("--out {text}", None),
+    ("--best", fails_today("--best given a model file")))] + [(PREDICT_BASE + "--device cuda", NEEDS_REL_CLI),
     ("predict {model} {missing} --out {out}", None), ("predict {model} {text} --out {out}", None),
     ("predict {model} {empty} --out {out}", None), ("predict {model} {empty_mp4} --out {out}", None),
     ("predict {text} {image} --out {out}", None), ("predict {missing} {image} --out {out}", None),
@@ -427,18 +444,21 @@ PREDICT = [(PREDICT_BASE + extra, mark) for extra, mark in (
 # Commands that would run for minutes (or serve for ever) on an input they wrongly accept: subprocesses
 # with a timeout, so such a case fails instead of hanging the suite.
 LONG_RUNNING = [
-    ("serve {missing}", None), ("serve {text}", None), ("serve {empty} --port -1", None),
+    ("serve {missing}", None), ("serve {text}", None),
+    ("serve {empty} --port -1", fails_today("not rejected")),
     ("demo --videos 0 --out {out}", None), ("demo --seconds 0 --out {out}", None), ("demo --out {under}", None),
-    ("reproduce --preset huge --out {out}", None), ("reproduce --jobs -1 --out {out}", None),
-    ("reproduce --out {under}", None), ("reproduce --imagenet-weights {text} --out {out}", None),
+    ("reproduce --preset huge --out {out}", None),
+    ("reproduce --jobs -1 --out {out}", fails_today("not rejected: the study starts")),
+    ("reproduce --out {under}", fails_today("NotADirectoryError traceback")),
+    ("reproduce --imagenet-weights {text} --out {out}", fails_today("not rejected: the study starts")),
 ]
 
 
 def case_params(cases):
     params = []
     for line, mark in cases:
-        marks = [mark] if isinstance(mark, pytest.MarkDecorator) else []
-        if mark == "no-gpu":
+        marks = [mark] if mark else []
+        if "--device cuda" in line:
             marks.append(pytest.mark.skipif(_cuda_available(), reason="a GPU is present"))
         params.append(pytest.param(line, marks=marks, id=case_id(line)))
     return params
@@ -446,9 +466,10 @@ def case_params(cases):
 
 def case_id(line: str) -> str:
     """The command and what is bad about it, without the base arguments every case of it shares."""
-    for base in (PRETRAIN_BASE, FINETUNE_BASE, EVALUATE_BASE, PREDICT_BASE):
+    for base in (VIDEOS, KITTI, CITY, PRETRAIN_BASE, FINETUNE_BASE, EVALUATE_BASE, PREDICT_BASE):
         if line.startswith(base):
-            return f"{base.split()[0]} {line[len(base):]}"
+            command = " ".join(base.split()[:2 if base.startswith("synth") else 1])
+            return f"{command} {line[len(base):]}"
     return line
 
 
