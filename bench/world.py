@@ -34,7 +34,7 @@ def drive_spread(depths: list[np.ndarray], poses: list[np.ndarray]) -> dict[str,
     """How different the drives are: yaw-rate spread, and the spread across drives of per-frame
     median depth and sky fraction."""
     rates = np.concatenate([hardness.yaw_rates(p, kitti.FPS) for p in poses])
-    medians = [np.median(np.where(np.isfinite(d), d, np.nan).reshape(len(d), -1)[:, ::7], axis=1) for d in depths]
+    medians = [np.nanmedian(np.where(np.isfinite(d), d, np.nan).reshape(len(d), -1), axis=1) for d in depths]
     sky = [np.mean(~np.isfinite(d), axis=(1, 2)) for d in depths]
     return {
         "yaw_rate_deg_s_std": float(np.std(rates)),

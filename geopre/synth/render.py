@@ -117,23 +117,28 @@ def cast(origin: np.ndarray, dirs: np.ndarray, posed: w.Posed, windows: np.ndarr
         members = np.flatnonzero(is_box & (posed.yaw == yaw))
         r_base, c_base = windows[members, 0].min(), windows[members, 2].min()
         group = dirs[r_base:windows[members, 1].max(), c_base:windows[members, 3].max()]
+        # One component per array: numpy reduces over a length-3 last axis slowly.
         inv = _safe_inverse(group if yaw == 0.0 else _turn(group, yaw))
+        inv = [np.ascontiguousarray(inv[..., a]) for a in range(3)]
         o_local = o if yaw == 0.0 else _turn(o, yaw)
         for i in members:
             r0, r1, c0, c1 = windows[i]
-            sub_inv = inv[r0 - r_base:r1 - r_base, c0 - c_base:c1 - c_base]
-            t1 = (lo32[i] - o_local) * sub_inv
-            t2 = (hi32[i] - o_local) * sub_inv
-            t_min = np.minimum(t1, t2)
-            t_near = t_min.max(axis=-1)
-            t_far = np.maximum(t1, t2).min(axis=-1)
+            near, far_, entry = None, None, []
+            for a in range(3):
+                sub = inv[a][r0 - r_base:r1 - r_base, c0 - c_base:c1 - c_base]
+                t1, t2 = (lo32[i, a] - o_local[a]) * sub, (hi32[i, a] - o_local[a]) * sub
+                t_in, t_out = np.minimum(t1, t2), np.maximum(t1, t2)
+                entry.append(t_in)
+                near = t_in if near is None else np.maximum(near, t_in)
+                far_ = t_out if far_ is None else np.minimum(far_, t_out)
             sub_t = t_best[r0:r1, c0:c1]
-            hit = (t_near <= t_far) & (t_near > NEAR) & (t_near < sub_t)
+            hit = (near <= far_) & (near > NEAR) & (near < sub_t)
             if not hit.any():
                 continue
-            sub_t[hit] = t_near[hit]
+            sub_t[hit] = near[hit]
             box[r0:r1, c0:c1][hit] = i
-            axis[r0:r1, c0:c1][hit] = t_min[hit].argmax(axis=-1)
+            # The face hit is the slab entered last.
+            axis[r0:r1, c0:c1][hit] = np.where(entry[0][hit] == near[hit], 0, np.where(entry[1][hit] == near[hit], 1, 2))
     for i in np.flatnonzero(active & (posed.kind != w.BOX)):
         r0, r1, c0, c1 = windows[i]
         d = dirs[r0:r1, c0:c1]
@@ -162,9 +167,14 @@ def cast(origin: np.ndarray, dirs: np.ndarray, posed: w.Posed, windows: np.ndarr
 def pinhole_windows(posed: w.Posed, intrinsics: w.Intrinsics, rotation, centre, far: float = FAR) -> np.ndarray:
     """Per primitive, the pixel window its projection covers (the convex hull of its projected
     corners when all lie in front; the whole image when it reaches behind the camera)."""
-    cam = (posed.corners_world() - centre) @ rotation  # world -> camera: R^T (X - C)
+    return _project_windows(posed.corners_world(), intrinsics, rotation, centre, far)
+
+
+def _project_windows(corners: np.ndarray, intrinsics: w.Intrinsics, rotation, centre, far: float) -> np.ndarray:
+    """Per convex body given by world ``corners`` (N, K, 3), the pixel window it covers."""
+    cam = (corners - centre) @ rotation  # world -> camera: R^T (X - C)
     z = cam[..., 2]
-    windows = np.zeros((len(posed.lo), 4), np.int64)
+    windows = np.zeros((len(corners), 4), np.int64)
     in_front = z > NEAR
     visible = in_front.any(axis=1) & (z.min(axis=1) < far)
     straddle = visible & ~in_front.all(axis=1)
@@ -179,6 +189,63 @@ def pinhole_windows(posed: w.Posed, intrinsics: w.Intrinsics, rotation, centre, 
         windows[ok, 2] = np.clip(np.floor(u.min(axis=1)), 0, intrinsics.width)
         windows[ok, 3] = np.clip(np.ceil(u.max(axis=1)) + 1, 0, intrinsics.width)
     return windows
+
+
+SHADOW_EPSILON = 0.02  # m: a shadow ray starts this far off its surface, so a face never shades itself
+
+
+def shadows(scene: w.Scene, posed: w.Posed, origin: np.ndarray, dirs: np.ndarray, hits: RayHits,
+            intrinsics: w.Intrinsics, rotation: np.ndarray) -> np.ndarray:
+    """(R, C) bool: which hit points have a primitive between them and the sun (one shadow ray per
+    pixel). A primitive can only shade the pixels inside the image of its shadow volume (its
+    corners and their shadows on the ground), so each one is tested on that window alone."""
+    sun = scene.sun_direction
+    corners = posed.corners_world()
+    on_ground = corners - (corners[..., 1:2] / sun[1]) * sun  # along -sun down to Y = 0
+    windows = _project_windows(np.concatenate([corners, on_ground], axis=1), intrinsics, rotation, origin, FAR)
+    lit = np.isfinite(hits.t)
+    depth = np.where(lit, hits.t, 0.0)
+    points = [(origin[a] + depth * dirs[..., a] + SHADOW_EPSILON * sun[a]).astype(np.float32) for a in range(3)]
+    shadow = np.zeros(hits.t.shape, bool)
+    sun32 = sun.astype(np.float32)
+    for i in np.flatnonzero((windows[:, 1] > windows[:, 0]) & (windows[:, 3] > windows[:, 2])):
+        r0, r1, c0, c1 = windows[i]
+        need = lit[r0:r1, c0:c1] & ~shadow[r0:r1, c0:c1]
+        if not need.any():
+            continue
+        p = [points[a][r0:r1, c0:c1] for a in range(3)]
+        lo, hi = posed.lo[i].astype(np.float32), posed.hi[i].astype(np.float32)
+        if posed.kind[i] == w.BOX:
+            yaw = posed.yaw[i]
+            d = sun32
+            if yaw != 0.0:
+                c, s = np.float32(np.cos(yaw)), np.float32(np.sin(yaw))
+                p = [c * p[0] - s * p[2], p[1], s * p[0] + c * p[2]]
+                d = _turn(sun32, yaw)
+            inv = _safe_inverse(d)
+            near = far_ = None
+            for a in range(3):
+                t1, t2 = (lo[a] - p[a]) * inv[a], (hi[a] - p[a]) * inv[a]
+                t_in, t_out = np.minimum(t1, t2), np.maximum(t1, t2)
+                near = t_in if near is None else np.maximum(near, t_in)
+                far_ = t_out if far_ is None else np.minimum(far_, t_out)
+            blocked = (near <= far_) & (far_ > 0)
+        else:
+            centre = 0.5 * (lo + hi)
+            radius = 0.5 * (hi[0] - lo[0])
+            k = radius / (0.5 * (hi[1] - lo[1])) if posed.kind[i] == w.SPHEROID else np.float32(0.0)
+            fx, fy, fz = p[0] - centre[0], p[1] - centre[1], p[2] - centre[2]
+            a = sun32[0] ** 2 + sun32[2] ** 2 + (k * sun32[1]) ** 2
+            b = sun32[0] * fx + sun32[2] * fz + k * k * sun32[1] * fy
+            c = fx * fx + fz * fz + (k * fy) ** 2 - radius**2
+            disc = b * b - a * c
+            with np.errstate(invalid="ignore"):
+                t_exit = (-b + np.sqrt(disc)) / a
+            # Thin or round: the ray's closest approach must lie within the object's height.
+            y = p[1] + (-b / a) * sun32[1]
+            blocked = (disc >= 0) & (t_exit > 0) & (y >= lo[1]) & (y <= hi[1])
+        shadow[r0:r1, c0:c1] |= need & blocked
+    return shadow
 
 
 def camera_rays(intrinsics: w.Intrinsics, rotation: np.ndarray) -> np.ndarray:
@@ -406,7 +473,7 @@ def _primitive_albedo(local, axis, idx, footprint, normal, point, scene: w.Scene
 
 
 def shade(scene: w.Scene, origin: np.ndarray, dirs: np.ndarray, hits: RayHits, posed: w.Posed,
-          focal: float) -> np.ndarray:
+          focal: float, shadow: np.ndarray | None = None) -> np.ndarray:
     """Colour (R, C, 3) float32 of each ray: albedo x (ambient + sun), hazed with distance, or sky."""
     out = _sky(dirs, origin, scene)
     norm = np.linalg.norm(dirs, axis=-1)
@@ -459,6 +526,8 @@ def shade(scene: w.Scene, origin: np.ndarray, dirs: np.ndarray, hits: RayHits, p
                                            normal[on_box].astype(np.float32), point[on_box], scene, posed)
     light = scene.light
     direct = np.clip(normal @ scene.sun_direction.astype(np.float32), 0.0, 1.0)[:, None]
+    if shadow is not None:
+        direct = direct * ~shadow[hit_mask][:, None]
     lit = light["ambient"] + direct * np.asarray(light["sun"], np.float32)
     colour = albedo * lit
     haze = (1.0 - np.exp(-dist / light["haze_distance"]))[:, None]
@@ -505,7 +574,9 @@ def render_view(sequence: w.Sequence, index: int, intrinsics: w.Intrinsics | Non
     dirs = camera_rays(intr, rotation)
     windows = pinhole_windows(posed, intr, rotation, centre)
     hits = cast(centre, dirs, posed, windows)
-    colour = shade(sequence.scene, centre, dirs, hits, posed, focal=0.5 * (intr.fx + intr.fy))
+    shadow = shadows(sequence.scene, posed, centre, dirs, hits, intr, rotation) if sequence.scene.light["shadows"] \
+        else None
+    colour = shade(sequence.scene, centre, dirs, hits, posed, focal=0.5 * (intr.fx + intr.fy), shadow=shadow)
     colour = colour * sequence.exposure.astype(np.float32)
     colour = np.clip(colour, 0.0, 1.0) ** (1 / 1.15) * 255.0
     if not clean:

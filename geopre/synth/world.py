@@ -67,7 +67,7 @@ class WorldStyle:
     # Street geometry: bends of radius >= 1 / max_curvature, side streets, parks and car parks.
     bend_probability: float = 0.55  # per straight: the next stretch bends
     max_curvature: float = 1 / 35.0  # 1/m
-    straight_length: tuple[float, float] = (30.0, 140.0)
+    straight_length: tuple[float, float] = (10.0, 110.0)
     side_streets_per_100m: float = 0.8
     open_space_probability: float = 0.12  # per frontage: a park or a car park instead of a building
     billboard_probability: float = 0.08  # per 12 m of sidewalk
@@ -178,13 +178,13 @@ class Road:
 
 def make_road(rng: np.random.Generator, style: WorldStyle, s_from: float, s_to: float, step: float = 0.5) -> Road:
     """Straights and bends, curvature eased in and out over ~15 m; the heading stays within
-    +-70 deg of the start so the street never folds back on itself."""
+    +-70 deg of the far end's so the street never folds back on itself. The camera may start
+    anywhere, on a bend too: the heading is zero at s = 0."""
     s = np.arange(s_from, s_to + step, step)
     kappa = np.zeros_like(s)
-    pos, heading = 0.0, 0.0
+    pos, heading = s_from, 0.0
     while pos < s_to:
-        straight = rng.uniform(*style.straight_length)
-        pos += straight
+        pos += rng.uniform(*style.straight_length)
         if rng.random() < style.bend_probability:
             length = rng.uniform(20.0, 70.0)
             k = rng.uniform(0.25, 1.0) * style.max_curvature
@@ -196,8 +196,6 @@ def make_road(rng: np.random.Generator, style: WorldStyle, s_from: float, s_to: 
             heading += sign * k * length
             kappa[(s >= pos) & (s < pos + length)] = sign * k
             pos += length
-    # The camera starts on a straight: the first bend begins ahead of it.
-    kappa[s < rng.uniform(0.0, 40.0)] = 0.0
     window = int(15.0 / step) | 1
     kappa = np.convolve(kappa, np.hanning(window) / np.hanning(window).sum(), mode="same")
     theta = np.concatenate([[0.0], np.cumsum((kappa[1:] + kappa[:-1]) * 0.5 * step)])
@@ -390,7 +388,7 @@ def _building_params(rng, style: WorldStyle, height: float) -> np.ndarray:
                                textures.ROCKET])
     p[P_TEXEL] = rng.uniform(0.004, 0.02) if p[P_TEXTURE] == textures.BRICK else rng.uniform(0.01, 0.05)
     p[P_U0], p[P_V0] = rng.uniform(0, 200), rng.uniform(0, 200)
-    p[P_CONTRAST] = rng.uniform(0.05, 0.3)
+    p[P_CONTRAST] = rng.uniform(0.12, 0.4)
     storey = rng.uniform(2.7, 3.9)
     p[P_STOREY] = storey
     pitch = rng.uniform(1.6, 4.2)
