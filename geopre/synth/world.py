@@ -72,6 +72,7 @@ class WorldStyle:
     open_space_probability: float = 0.12  # per frontage: a park or a car park instead of a building
     billboard_probability: float = 0.08  # per 12 m of sidewalk
     lane_width_jitter: float = 0.35  # m, per scene
+    lead_car_probability: float = 0.6  # per drive: a car ahead in the ego lane, 12-50 m away
 
     @property
     def road_half_width(self) -> float:
@@ -244,13 +245,26 @@ class Boxes:
     path_s: np.ndarray  # (N,)
     path_n: np.ndarray  # (N,)
     speed: np.ndarray  # (N,)
+    # A car leading the ego car in its lane: its boxes (``leads``) sit ``path_s`` plus a varying gap
+    # ahead of the ego car, whose distance at a traffic time the table (times, distances) gives.
+    leads: np.ndarray | None = None
+    lead_table: tuple[np.ndarray, np.ndarray] | None = None
+
+    def arc_length(self, traffic_time: float) -> np.ndarray:
+        """(N,) arc length of every moving primitive's frame at a traffic time."""
+        s = self.path_s + self.speed * traffic_time
+        if self.leads is not None and self.lead_table is not None:
+            times, distances = self.lead_table
+            s = np.where(self.leads, self.path_s + float(np.interp(traffic_time, times, distances))
+                         + 6.0 * np.sin(traffic_time / 4.0), s)
+        return s
 
     def at(self, traffic_time: float, road: Road) -> Posed:
         """Every primitive at a traffic time: moving ones ride the road."""
         lo, hi, yaw = self.lo.copy(), self.hi.copy(), self.yaw.copy()
         moving = self.speed != 0
         if moving.any():
-            x, z, heading = road.point(self.path_s[moving] + self.speed[moving] * traffic_time, self.path_n[moving])
+            x, z, heading = road.point(self.arc_length(traffic_time)[moving], self.path_n[moving])
             origin = np.einsum("nji,nj->ni", yaw_rotation(heading), np.stack([x, np.zeros_like(x), z], -1))
             lo[moving] += origin
             hi[moving] += origin
@@ -353,6 +367,20 @@ def _add_parked_car(boxes: _BoxList, road: Road, s: float, n: float, yaw: float,
         lo[0] += n
         hi[0] += n
         boxes.add_static(road, s, yaw, lo, hi, mat, (0.05, 0.05, 0.05) if mat == CAR_UNDER else colour)
+
+
+def _add_lead_car(scene: Scene, trajectory: Trajectory, rng) -> None:
+    """A car driving ahead in the ego lane: it keeps a gap of 12-50 m (varying by +-6 m with the
+    traffic clock), so it stops when the ego car stops and frames at a stop stay identical."""
+    parts = _BoxList(rng)
+    _add_moving_car(parts, rng.uniform(18.0, 44.0), scene.ego_lane_x, 1.0, rng)
+    lead = parts.build()
+    b = scene.boxes
+    n_old = len(b)
+    for name in ("lo", "hi", "yaw", "kind", "material", "colour", "params", "path_s", "path_n", "speed"):
+        setattr(b, name, np.concatenate([getattr(b, name), getattr(lead, name)]))
+    b.leads = np.arange(len(b)) >= n_old
+    b.lead_table = (trajectory.traffic_time.copy(), trajectory.distance.copy())
 
 
 def _add_moving_car(boxes: _BoxList, s: float, n: float, speed: float, rng) -> None:
@@ -864,5 +892,7 @@ def make_sequence(
     trajectory.lane_x = scene.ego_lane_x
     trajectory.road = scene.road
     camera = np.random.default_rng(camera_seed)
+    if camera.random() < style.lead_car_probability:
+        _add_lead_car(scene, trajectory, camera)
     return Sequence(scene, trajectory, intrinsics, np.ones(3) if exposure is None else np.asarray(exposure),
                     vignetting=float(camera.uniform(0.05, 0.3)), noise=float(camera.uniform(0.8, 2.5)))

@@ -81,9 +81,13 @@ def test_world_points_reproject_between_frames_of_a_turning_camera():
     posed_j = seq.scene.boxes.at(float(seq.trajectory.traffic_time[j]), seq.scene.road)
     everywhere = np.tile([0, 1, 0, rays.shape[1]], (len(posed_j.lo), 1))
     seen = render.cast(pose_j[:3, 3], rays, posed_j, everywhere).t[0]
-    rel = np.abs(seen - cam[inside, 2]) / cam[inside, 2]
+    expected = cam[inside, 2]
+    rel = np.abs(seen - expected) / expected
     assert inside.sum() > 1000
-    assert np.median(rel) < 1e-4 and np.mean(rel < 1e-3) > 0.97  # the rest: occluded in frame j
+    assert np.median(rel) < 1e-4 and np.mean(rel < 1e-3) > 0.9
+    # A point frame j does not see where it should is hidden behind something nearer (a car that
+    # moved in front), never seen through: a ray may stop short of a point, not pass beyond it.
+    assert np.mean(seen < expected * (1 + 1e-3)) > 0.998
 
 
 def test_right_image_is_left_image_warped_by_disparity(sequence):

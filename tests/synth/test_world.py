@@ -77,3 +77,21 @@ def test_intrinsics_scaling_keeps_pixel_centre_convention():
     assert intr.fx == pytest.approx(320.0) and intr.fy == intr.fx and intr.cx == 319.5
     half = intr.scaled(320, 96)
     assert half.fx == pytest.approx(160.0) and half.cx == 159.5 and half.cy == 47.5
+
+
+def test_lead_car_keeps_its_distance_and_waits_at_stops():
+    intr = world.Intrinsics.from_hfov(64, 32, 80.0)
+    led = 0
+    for seed in range(6):
+        seq = world.make_sequence(seed, 12.0, 10.0, intr, drive=world.DriveConfig(stop_probability=1.0))
+        boxes, traj = seq.scene.boxes, seq.trajectory
+        if boxes.leads is None:
+            continue
+        led += 1
+        assert np.all(boxes.path_n[boxes.leads] == seq.scene.ego_lane_x)
+        gaps = np.array([boxes.arc_length(float(tau))[boxes.leads].min() - s
+                         for tau, s in zip(traj.traffic_time, traj.distance)])
+        assert gaps.min() > 8.0  # its nearest box, 2.5 m behind its centre at most
+        stopped = np.flatnonzero(traj.stopped[1:] & traj.stopped[:-1])
+        np.testing.assert_array_equal(gaps[stopped], gaps[stopped + 1])
+    assert led >= 2
