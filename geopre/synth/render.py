@@ -195,16 +195,18 @@ SHADOW_EPSILON = 0.02  # m: a shadow ray starts this far off its surface, so a f
 
 
 def shadows(scene: w.Scene, posed: w.Posed, origin: np.ndarray, dirs: np.ndarray, hits: RayHits,
-            intrinsics: w.Intrinsics, rotation: np.ndarray) -> np.ndarray:
-    """(R, C) bool: which hit points have a primitive between them and the sun (one shadow ray per
-    pixel). A primitive can only shade the pixels inside the image of its shadow volume (its
-    corners and their shadows on the ground), so each one is tested on that window alone."""
+            intrinsics: w.Intrinsics, rotation: np.ndarray, candidates: np.ndarray | None = None) -> np.ndarray:
+    """(R, C) bool: which hit points (of ``candidates``, default all) have a primitive between them
+    and the sun (one shadow ray per pixel). A primitive can only shade the pixels inside the image
+    of its shadow volume (its corners and their shadows on the ground), so each one is tested on
+    that window alone. Undercarriages are skipped: the car body above shades the same ground."""
     sun = scene.sun_direction
     corners = posed.corners_world()
     on_ground = corners - (corners[..., 1:2] / sun[1]) * sun  # along -sun down to Y = 0
     windows = _project_windows(np.concatenate([corners, on_ground], axis=1), intrinsics, rotation, origin, FAR)
-    lit = np.isfinite(hits.t)
-    depth = np.where(lit, hits.t, 0.0)
+    windows[scene.boxes.material == w.CAR_UNDER] = 0
+    lit = np.isfinite(hits.t) if candidates is None else candidates
+    depth = np.where(np.isfinite(hits.t), hits.t, 0.0)
     points = [(origin[a] + depth * dirs[..., a] + SHADOW_EPSILON * sun[a]).astype(np.float32) for a in range(3)]
     shadow = np.zeros(hits.t.shape, bool)
     sun32 = sun.astype(np.float32)
@@ -473,8 +475,10 @@ def _primitive_albedo(local, axis, idx, footprint, normal, point, scene: w.Scene
 
 
 def shade(scene: w.Scene, origin: np.ndarray, dirs: np.ndarray, hits: RayHits, posed: w.Posed,
-          focal: float, shadow: np.ndarray | None = None) -> np.ndarray:
-    """Colour (R, C, 3) float32 of each ray: albedo x (ambient + sun), hazed with distance, or sky."""
+          focal: float, shadow_of=None) -> np.ndarray:
+    """Colour (R, C, 3) float32 of each ray: albedo x (ambient + sun), hazed with distance, or sky.
+    ``shadow_of(facing)`` says which pixels of the (R, C) mask ``facing`` (surfaces turned to the
+    sun) lie in shadow; None: no shadows."""
     out = _sky(dirs, origin, scene)
     norm = np.linalg.norm(dirs, axis=-1)
     hit_mask = np.isfinite(hits.t)
@@ -526,8 +530,10 @@ def shade(scene: w.Scene, origin: np.ndarray, dirs: np.ndarray, hits: RayHits, p
                                            normal[on_box].astype(np.float32), point[on_box], scene, posed)
     light = scene.light
     direct = np.clip(normal @ scene.sun_direction.astype(np.float32), 0.0, 1.0)[:, None]
-    if shadow is not None:
-        direct = direct * ~shadow[hit_mask][:, None]
+    if shadow_of is not None:
+        facing = np.zeros(hit_mask.shape, bool)
+        facing[hit_mask] = direct[:, 0] > 0
+        direct = direct * ~shadow_of(facing)[hit_mask][:, None]
     lit = light["ambient"] + direct * np.asarray(light["sun"], np.float32)
     colour = albedo * lit
     haze = (1.0 - np.exp(-dist / light["haze_distance"]))[:, None]
@@ -574,9 +580,10 @@ def render_view(sequence: w.Sequence, index: int, intrinsics: w.Intrinsics | Non
     dirs = camera_rays(intr, rotation)
     windows = pinhole_windows(posed, intr, rotation, centre)
     hits = cast(centre, dirs, posed, windows)
-    shadow = shadows(sequence.scene, posed, centre, dirs, hits, intr, rotation) if sequence.scene.light["shadows"] \
-        else None
-    colour = shade(sequence.scene, centre, dirs, hits, posed, focal=0.5 * (intr.fx + intr.fy), shadow=shadow)
+    shadow_of = None
+    if sequence.scene.light["shadows"]:
+        shadow_of = lambda facing: shadows(sequence.scene, posed, centre, dirs, hits, intr, rotation, facing)  # noqa: E731
+    colour = shade(sequence.scene, centre, dirs, hits, posed, focal=0.5 * (intr.fx + intr.fy), shadow_of=shadow_of)
     colour = colour * sequence.exposure.astype(np.float32)
     colour = np.clip(colour, 0.0, 1.0) ** (1 / 1.15) * 255.0
     if not clean:
