@@ -440,11 +440,17 @@ def _primitive_albedo(local, axis, idx, footprint, normal, point, scene: w.Scene
                 wavelengths=(3.0, 0.8))
     albedo = colour * (1.0 + 0.25 * noise + 0.25 * (_hash(seed, seed * 3, 11) - 0.5))[:, None]
 
-    wall = np.isin(mat, (w.BUILDING, w.WALL)) & (axis != 1)
+    wall = (mat == w.BUILDING) & (axis != 1)
+    plain = (mat == w.WALL) | (mat == w.HEDGE)
+    if plain.any():
+        # Garden walls, fences and hedges: their material alone, no windows.
+        tex = _grey_texture(p[plain, w.P_TEXTURE].astype(np.int64), along[plain] + p[plain, w.P_U0],
+                            height_up[plain] + p[plain, w.P_V0], p[plain, w.P_TEXEL], footprint[plain])
+        albedo[plain] = colour[plain] * (1.0 + p[plain, w.P_CONTRAST] * tex + 0.25 * noise[plain])[:, None]
     if wall.any():
         albedo[wall] = _facade(colour[wall], p[wall], along[wall], height_up[wall], box_height[wall],
                                footprint[wall], scene)
-    roof = np.isin(mat, (w.BUILDING, w.WALL)) & (axis == 1)
+    roof = (mat == w.BUILDING) & (axis == 1)
     if roof.any():
         albedo[roof] = (0.3 + 0.1 * noise[roof])[:, None] * colour[roof] / max(float(colour[roof].mean()), 0.1)
     cabin = (mat == w.CAR_CABIN) & (axis != 1)
@@ -655,7 +661,7 @@ class LidarConfig:
         return np.deg2rad(np.arange(-180.0, 180.0, self.azimuth_step_deg))
 
 
-_REFLECTANCE = np.array([0.25, 0.55, 0.1, 0.05, 0.35, 0.2, 0.15, 0.3, 0.6, 0.3], np.float32)  # per material
+_REFLECTANCE = np.array([0.25, 0.55, 0.1, 0.05, 0.35, 0.2, 0.15, 0.3, 0.6, 0.3, 0.15], np.float32)  # per material
 
 
 def lidar_scan(sequence: w.Sequence, index: int, sensor_to_camera: np.ndarray,

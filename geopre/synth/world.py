@@ -28,7 +28,7 @@ import numpy as np
 from geopre.data.camera import Intrinsics  # noqa: F401 - part of the world's API
 
 # Materials: each one has its own look in render.py.
-BUILDING, CAR_BODY, CAR_CABIN, CAR_UNDER, POLE, TRUNK, CANOPY, PEDESTRIAN, SIGN, WALL = range(10)
+BUILDING, CAR_BODY, CAR_CABIN, CAR_UNDER, POLE, TRUNK, CANOPY, PEDESTRIAN, SIGN, WALL, HEDGE = range(11)
 # Primitive shapes, ray cast in render.py.
 BOX, CYLINDER, SPHEROID = range(3)
 # Ground beyond the sidewalk, per stretch of street (render.py colours them).
@@ -73,6 +73,7 @@ class WorldStyle:
     billboard_probability: float = 0.08  # per 12 m of sidewalk
     lane_width_jitter: float = 0.35  # m, per scene
     lead_car_probability: float = 0.6  # per drive: a car ahead in the ego lane, 12-50 m away
+    boundary_probability: float = 0.5  # per frontage: a hedge, fence or garden wall at the plot's edge
 
     @property
     def road_half_width(self) -> float:
@@ -95,6 +96,7 @@ CITY = WorldStyle(
     building_height=(12.0, 30.0),
     building_length=(10.0, 30.0),
     gap_probability=0.08,
+    boundary_probability=0.12,
     parked_car_probability=0.6,
     oncoming_cars_per_100m=2.5,
     same_way_cars_per_100m=1.5,
@@ -493,7 +495,10 @@ def generate_scene(seed: int, style: WorldStyle, length: float, behind: float = 
                 boxes.add_static(road, s + seg / 2, yaw, (x0, -h, -seg / 2), (x1, 0.0, seg / 2), WALL,
                                  _jitter_colour(rng, (0.55, 0.52, 0.48)), params=_building_params(rng, style, h))
             elif seg > 3.0:
-                _building(boxes, road, rng, style, s, s + seg, side, kerb + rng.uniform(*style.setback), seg)
+                setback = rng.uniform(*style.setback)
+                _building(boxes, road, rng, style, s, s + seg, side, kerb + setback, seg)
+                if setback > 1.5 and rng.random() < style.boundary_probability:
+                    _boundary(boxes, road, rng, style, s, s + seg, side, kerb + rng.uniform(0.0, min(1.0, setback - 1.0)))
             s += seg + (rng.uniform(0.0, 4.0) if rng.random() < 0.3 else 0.0)
 
         # Parked cars along the kerb, in slots of varying length, not across side streets.
@@ -634,6 +639,29 @@ def _building(boxes, road, rng, style, s0, s1, side, near, seg) -> None:
                      params=params)
 
 
+def _boundary(boxes, road, rng, style, s0, s1, side, near) -> None:
+    """A hedge (leaves), a fence or a garden wall along the front of a plot."""
+    from geopre.synth import textures
+
+    yaw = _quantised_yaw(road, 0.5 * (s0 + s1))
+    near += _bend_margin(road, s0, s1, yaw)
+    hedge = rng.random() < 0.5
+    height = rng.uniform(0.8, 2.0) if hedge else rng.uniform(0.6, 1.8)
+    thick = rng.uniform(0.5, 1.2) if hedge else rng.uniform(0.1, 0.35)
+    x0, x1 = sorted((side * near, side * (near + thick)))
+    params = _building_params(rng, style, height)
+    params[P_WIN_PITCH] = 0.0  # no windows
+    if hedge:
+        params[P_TEXTURE], params[P_TEXEL] = textures.GRASS, rng.uniform(0.004, 0.015)
+        params[P_CONTRAST] = rng.uniform(0.3, 0.5)
+        colour = _jitter_colour(rng, (0.16, 0.32, 0.12), 0.25)
+    else:
+        colour = _jitter_colour(rng, ((0.55, 0.5, 0.45), (0.7, 0.68, 0.62), (0.45, 0.33, 0.25))[rng.integers(3)])
+    half = 0.5 * (s1 - s0) - rng.uniform(0.0, 1.5)
+    boxes.add_static(road, 0.5 * (s0 + s1), yaw, (x0, -height, -half), (x1, 0.0, half), HEDGE if hedge else WALL,
+                     colour, params=params)
+
+
 def _side_street(boxes, road, rng, style, a, b, side, kerb) -> None:
     """Buildings lining a side street at right angles, and one closing the view far down it."""
     yaw = _quantised_yaw(road, 0.5 * (a + b))
@@ -728,7 +756,7 @@ class DriveConfig:
     acceleration: float = 3.0  # m/s^2
     deceleration: float = 4.5  # m/s^2
     yaw_wobble_deg: float = 1.2
-    pitch_wobble_deg: float = 0.5
+    pitch_wobble_deg: float = 1.5  # road undulation and body pitch: the ground tilts against the camera
     lateral_wobble: float = 0.25  # m
 
 
