@@ -55,7 +55,7 @@ class WorldStyle:
     gap_probability: float = 0.25  # an empty lot: a depth discontinuity down to the far fence
     parked_car_probability: float = 0.45  # per 7 m parking slot
     oncoming_cars_per_100m: float = 1.2
-    same_way_cars_per_100m: float = 0.0  # in the outer lane, beside the ego car
+    same_way_cars_per_100m: float = 1.0  # in the other lanes of the ego car's side (if any)
     pedestrians_per_100m: float = 0.5
     tree_probability: float = 0.5  # per 12 m slot, on the sidewalk
     pole_spacing: float = 30.0
@@ -73,6 +73,7 @@ class WorldStyle:
     billboard_probability: float = 0.08  # per 12 m of sidewalk
     lane_width_jitter: float = 0.35  # m, per scene
     lead_car_probability: float = 0.6  # per drive: a car ahead in the ego lane, 12-50 m away
+    extra_lane_probability: float = 0.3  # per scene: one more lane each way; the ego car takes any lane
     boundary_probability: float = 0.5  # per frontage: a hedge, fence or garden wall at the plot's edge
 
     @property
@@ -100,6 +101,7 @@ CITY = WorldStyle(
     parked_car_probability=0.6,
     oncoming_cars_per_100m=2.5,
     same_way_cars_per_100m=1.5,
+    extra_lane_probability=0.2,
     pedestrians_per_100m=3.0,
     tree_probability=0.15,
     pole_spacing=20.0,
@@ -446,7 +448,8 @@ def generate_scene(seed: int, style: WorldStyle, length: float, behind: float = 
     lane_width = style.lane_width + rng.uniform(-1, 1) * style.lane_width_jitter
     parking = max(1.6, style.parking_width + rng.uniform(-0.4, 0.4))
     sidewalk = max(1.5, style.sidewalk_width + rng.uniform(-0.8, 1.2))
-    road_half = style.lanes_per_side * lane_width + parking
+    lanes = style.lanes_per_side + int(rng.random() < style.extra_lane_probability)
+    road_half = lanes * lane_width + parking
     kerb = road_half + sidewalk
 
     # Side streets: openings in the frontage (often on both sides, a crossroads) down to far depth.
@@ -541,18 +544,20 @@ def generate_scene(seed: int, style: WorldStyle, length: float, behind: float = 
             boxes.add((-0.25, -h, -0.18), (0.25, 0.0, 0.18), PEDESTRIAN, shirt,
                       path=(rng.uniform(z_start, z_end), n, speed))
 
-    # Moving traffic: oncoming cars in the left lanes, same-direction cars in the outer right lane.
-    # The ego car keeps to the inner right lane, which no other car uses, so it never drives
-    # through one.
+    # Moving traffic: oncoming cars in the left lanes, same-direction cars in the right lanes
+    # other than the ego car's, which only a lead car uses (see make_sequence), so the ego car
+    # never drives through one.
     centre = lambda lane: (lane + 0.5) * lane_width  # noqa: E731
+    ego_lane = int(rng.integers(lanes))
     span = z_end - z_start + 400.0  # oncoming cars start far ahead and drive towards the camera
     for _ in range(rng.poisson(style.oncoming_cars_per_100m * span / 100.0)):
-        lane = rng.integers(style.lanes_per_side)
+        lane = rng.integers(lanes)
         _add_moving_car(boxes, rng.uniform(z_start, z_end + 400.0), -centre(lane) + rng.uniform(-0.2, 0.2),
                         -rng.uniform(6.0, 14.0), rng)
-    if style.same_way_cars_per_100m > 0 and style.lanes_per_side > 1:
+    others = [lane for lane in range(lanes) if lane != ego_lane]
+    if others:
         for _ in range(rng.poisson(style.same_way_cars_per_100m * span / 100.0)):
-            _add_moving_car(boxes, rng.uniform(z_start - 200.0, z_end), centre(style.lanes_per_side - 1),
+            _add_moving_car(boxes, rng.uniform(z_start - 200.0, z_end), centre(others[rng.integers(len(others))]),
                             rng.uniform(3.0, 12.0), rng)
 
     scene = Scene(
@@ -562,10 +567,10 @@ def generate_scene(seed: int, style: WorldStyle, length: float, behind: float = 
         sky_horizon=np.zeros(3),
         sky_zenith=np.zeros(3),
         ground_seed=int(rng.integers(1 << 30)),
-        ego_lane_x=centre(0),
+        ego_lane_x=centre(ego_lane),
         length=length,
         road=road,
-        ground=_ground_look(rng, style, lane_width, parking, sidewalk),
+        ground=_ground_look(rng, style, lanes, lane_width, parking, sidewalk),
         sections=np.array(sections, np.float64).reshape(-1, 4),
         crossings=np.array([(a, b) for a, b, _ in crossings], np.float64).reshape(-1, 2),
     )
@@ -573,13 +578,13 @@ def generate_scene(seed: int, style: WorldStyle, length: float, behind: float = 
     return scene
 
 
-def _ground_look(rng, style: WorldStyle, lane_width: float, parking: float, sidewalk: float) -> dict:
+def _ground_look(rng, style: WorldStyle, lanes: int, lane_width: float, parking: float, sidewalk: float) -> dict:
     """The scene's road surface, markings, kerb, sidewalk and verge."""
     from geopre.synth import textures
 
     dash = rng.uniform(1.0, 6.0)
     return {
-        "lanes": style.lanes_per_side, "lane_width": lane_width, "parking": parking, "sidewalk": sidewalk,
+        "lanes": lanes, "lane_width": lane_width, "parking": parking, "sidewalk": sidewalk,
         "asphalt": rng.uniform(0.2, 0.42), "asphalt_tint": rng.uniform(-0.03, 0.03, 3),
         "asphalt_texel": rng.uniform(0.006, 0.02), "asphalt_contrast": rng.uniform(0.05, 0.14),
         "asphalt_offset": rng.uniform(0, 500, 2),
