@@ -72,7 +72,7 @@ class WorldStyle:
     open_space_probability: float = 0.12  # per frontage: a park or a car park instead of a building
     billboard_probability: float = 0.08  # per 12 m of sidewalk
     lane_width_jitter: float = 0.35  # m, per scene
-    lead_car_probability: float = 0.6  # per drive: a car ahead in the ego lane, 12-50 m away
+    lead_car_probability: float = 0.7  # per drive: a car ahead in the ego lane, 10-44 m away
     extra_lane_probability: float = 0.3  # per scene: one more lane each way; the ego car takes any lane
     boundary_probability: float = 0.5  # per frontage: a hedge, fence or garden wall at the plot's edge
 
@@ -260,7 +260,7 @@ class Boxes:
         if self.leads is not None and self.lead_table is not None:
             times, distances = self.lead_table
             s = np.where(self.leads, self.path_s + float(np.interp(traffic_time, times, distances))
-                         + 6.0 * np.sin(traffic_time / 4.0), s)
+                         + 4.0 * np.sin(traffic_time / 4.0), s)
         return s
 
     def at(self, traffic_time: float, road: Road) -> Posed:
@@ -374,10 +374,10 @@ def _add_parked_car(boxes: _BoxList, road: Road, s: float, n: float, yaw: float,
 
 
 def _add_lead_car(scene: Scene, trajectory: Trajectory, rng) -> None:
-    """A car driving ahead in the ego lane: it keeps a gap of 12-50 m (varying by +-6 m with the
+    """A car driving ahead in the ego lane: it keeps a gap of 14-40 m (varying by +-4 m with the
     traffic clock), so it stops when the ego car stops and frames at a stop stay identical."""
     parts = _BoxList(rng)
-    _add_moving_car(parts, rng.uniform(18.0, 44.0), scene.ego_lane_x, 1.0, rng)
+    _add_moving_car(parts, rng.uniform(14.0, 40.0), scene.ego_lane_x, 1.0, rng)
     lead = parts.build()
     b = scene.boxes
     n_old = len(b)
