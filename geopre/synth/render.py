@@ -420,7 +420,7 @@ def _facade(colour, p, along, height_up, box_height, footprint, scene) -> np.nda
     return albedo
 
 
-def _primitive_albedo(local, axis, idx, footprint, normal, point, scene: w.Scene, posed: w.Posed) -> np.ndarray:
+def _primitive_albedo(local, axis, idx, footprint, normal, scene: w.Scene, posed: w.Posed) -> np.ndarray:
     """Albedo of surface points of primitives ``idx``; ``local`` is the point relative to the
     primitive's min corner in its own frame."""
     boxes = scene.boxes
@@ -533,7 +533,7 @@ def shade(scene: w.Scene, origin: np.ndarray, dirs: np.ndarray, hits: RayHits, p
         albedo[on_ground] = _ground_albedo(point[on_ground, 0], point[on_ground, 2], footprint[on_ground], scene)
     if on_box.any():
         albedo[on_box] = _primitive_albedo(local, axis[on_box], box_idx[on_box], footprint[on_box],
-                                           normal[on_box].astype(np.float32), point[on_box], scene, posed)
+                                           normal[on_box].astype(np.float32), scene, posed)
     light = scene.light
     direct = np.clip(normal @ scene.sun_direction.astype(np.float32), 0.0, 1.0)[:, None]
     if shadow_of is not None:

@@ -26,6 +26,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from geopre.data.camera import Intrinsics  # noqa: F401 - part of the world's API
+from geopre.synth import textures  # texture ids only: no photograph is loaded at import
 
 # Materials: each one has its own look in render.py.
 BUILDING, CAR_BODY, CAR_CABIN, CAR_UNDER, POLE, TRUNK, CANOPY, PEDESTRIAN, SIGN, WALL, HEDGE = range(11)
@@ -291,10 +292,10 @@ class Scene:
     ground_seed: int
     ego_lane_x: float
     length: float  # metres of street generated ahead of the start
-    road: Road = None
+    road: Road | None = None
     ground: dict = field(default_factory=dict)  # per-scene ground look (markings, kerb, sidewalk), render.py
-    sections: np.ndarray = None  # (K, 4): s_start, s_end, side (+-1), ground kind beyond the sidewalk
-    crossings: np.ndarray = None  # (K, 2): s_start, s_end of side-street mouths and crossings
+    sections: np.ndarray | None = None  # (K, 4): s_start, s_end, side (+-1), ground kind beyond the sidewalk
+    crossings: np.ndarray | None = None  # (K, 2): s_start, s_end of side-street mouths and crossings
     light: dict = field(default_factory=dict)  # sun strength, ambient, sun colour, haze
 
 
@@ -410,10 +411,8 @@ def _bend_margin(road: Road, s0: float, s1: float, yaw: float) -> float:
     return float(0.5 * kappa * half**2 + half * np.abs(heading - yaw).max() + 0.2)
 
 
-def _building_params(rng, style: WorldStyle, height: float) -> np.ndarray:
+def _building_params(rng, style: WorldStyle) -> np.ndarray:
     """One facade's look: material, texture scale/offset, window grid, storeys, ground floor."""
-    from geopre.synth import textures  # the texture ids only; no photo is loaded here
-
     p = np.zeros(N_PARAMS)
     p[P_SEED] = rng.integers(1 << 20)
     p[P_TEXTURE] = rng.choice([textures.BRICK, textures.BRICK, textures.GRAVEL, textures.MOON, textures.CAMERA,
@@ -438,8 +437,6 @@ def _building_params(rng, style: WorldStyle, height: float) -> np.ndarray:
 
 def generate_scene(seed: int, style: WorldStyle, length: float, behind: float = 60.0) -> Scene:
     """Lay out a street of ``length`` metres (plus ``behind`` metres behind the start) from a seed."""
-    from geopre.synth import textures
-
     rng = np.random.default_rng(seed)
     boxes = _BoxList(rng)
     z_start, z_end = -behind, length + 150.0  # the camera sees ~150 m ahead at the end of its drive
@@ -496,7 +493,7 @@ def generate_scene(seed: int, style: WorldStyle, length: float, behind: float = 
                 x0, x1 = sorted((side * near, side * (near + 0.4)))
                 h = rng.uniform(1.0, 2.5)
                 boxes.add_static(road, s + seg / 2, yaw, (x0, -h, -seg / 2), (x1, 0.0, seg / 2), WALL,
-                                 _jitter_colour(rng, (0.55, 0.52, 0.48)), params=_building_params(rng, style, h))
+                                 _jitter_colour(rng, (0.55, 0.52, 0.48)), params=_building_params(rng, style))
             elif seg > 3.0:
                 setback = rng.uniform(*style.setback)
                 _building(boxes, road, rng, style, s, s + seg, side, kerb + setback, seg)
@@ -580,8 +577,6 @@ def generate_scene(seed: int, style: WorldStyle, length: float, behind: float = 
 
 def _ground_look(rng, style: WorldStyle, lanes: int, lane_width: float, parking: float, sidewalk: float) -> dict:
     """The scene's road surface, markings, kerb, sidewalk and verge."""
-    from geopre.synth import textures
-
     dash = rng.uniform(1.0, 6.0)
     return {
         "lanes": lanes, "lane_width": lane_width, "parking": parking, "sidewalk": sidewalk,
@@ -632,9 +627,8 @@ def _light(scene: Scene, rng) -> None:
 
 def _building(boxes, road, rng, style, s0, s1, side, near, seg) -> None:
     storeys = max(1, int(round(rng.uniform(*style.building_height) / 3.2)))
-    params = _building_params(rng, style, 0.0)
+    params = _building_params(rng, style)
     height = storeys * params[P_STOREY] + rng.uniform(0.3, 1.2)
-    params = params.copy()
     yaw = _quantised_yaw(road, 0.5 * (s0 + s1))
     near = near + _bend_margin(road, s0, s1, yaw)
     depth = rng.uniform(8.0, 15.0)
@@ -646,15 +640,13 @@ def _building(boxes, road, rng, style, s0, s1, side, near, seg) -> None:
 
 def _boundary(boxes, road, rng, style, s0, s1, side, near) -> None:
     """A hedge (leaves), a fence or a garden wall along the front of a plot."""
-    from geopre.synth import textures
-
     yaw = _quantised_yaw(road, 0.5 * (s0 + s1))
     near += _bend_margin(road, s0, s1, yaw)
     hedge = rng.random() < 0.5
     height = rng.uniform(0.8, 2.0) if hedge else rng.uniform(0.6, 1.8)
     thick = rng.uniform(0.5, 1.2) if hedge else rng.uniform(0.1, 0.35)
     x0, x1 = sorted((side * near, side * (near + thick)))
-    params = _building_params(rng, style, height)
+    params = _building_params(rng, style)
     params[P_WIN_PITCH] = 0.0  # no windows
     if hedge:
         params[P_TEXTURE], params[P_TEXEL] = textures.GRASS, rng.uniform(0.004, 0.015)
@@ -684,12 +676,12 @@ def _side_street(boxes, road, rng, style, a, b, side, kerb) -> None:
             x0, x1 = sorted((across * (width / 2 + 2.0 + rng.uniform(0, 3)), across * (width / 2 + 14.0)))
             boxes.add(origin + (x0, -h, along), origin + (x1, 0.0, along + length), BUILDING,
                       _jitter_colour(rng, style.facade_palette[rng.integers(len(style.facade_palette))]),
-                      yaw=cross, params=_building_params(rng, style, h))
+                      yaw=cross, params=_building_params(rng, style))
         along += length + rng.uniform(0.0, 3.0)
     h = rng.uniform(*style.building_height)
     boxes.add(origin + (-width / 2 - 15.0, -h, end), origin + (width / 2 + 15.0, 0.0, end + 12.0), BUILDING,
               _jitter_colour(rng, style.facade_palette[rng.integers(len(style.facade_palette))]),
-              yaw=cross, params=_building_params(rng, style, h))
+              yaw=cross, params=_building_params(rng, style))
 
 
 def _open_space(boxes, road, rng, style, s0, s1, side, kerb, kind) -> None:
@@ -711,7 +703,7 @@ def _open_space(boxes, road, rng, style, s0, s1, side, kerb, kind) -> None:
     h = rng.uniform(*style.building_height)
     boxes.add_static(road, 0.5 * (s0 + s1), yaw, (x0, -h, -(s1 - s0) / 2), (x1, 0.0, (s1 - s0) / 2), BUILDING,
                      _jitter_colour(rng, style.facade_palette[rng.integers(len(style.facade_palette))]),
-                     params=_building_params(rng, style, h))
+                     params=_building_params(rng, style))
 
 
 def _tree(boxes, rng, x, z, canopy) -> None:
