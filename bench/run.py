@@ -18,7 +18,7 @@ from pathlib import Path
 
 from geopre.machine import describe
 
-BENCHMARKS = ("render", "ingest", "shards", "train", "evaluate")
+BENCHMARKS = ("render", "world", "ingest", "shards", "train", "evaluate")
 RESULTS = Path(__file__).parent / "results"
 
 # The table: per benchmark, (measure, value key, ratio key or None, target). Keys may hold a "*"
@@ -27,6 +27,12 @@ TABLE = {
     "render": [("ray caster 320x96, frames/s", "render_320x96_fps", None, ">= 20 frames/s"),
                ("ray caster 640x192, frames/s", "render_640x192_fps", None, ""),
                ("KITTI frame: stereo pair + LiDAR 416x128, frames/s", "kitti_frame_stereo_lidar_416x128_fps", None, "")],
+    "world": [("per-pixel prior abs_rel, median-scaled (test vs train drives)",
+               "per_pixel_prior_abs_rel_median_scaled", None, ">= 0.35"),
+              ("constant abs_rel, median-scaled", "constant_abs_rel_median_scaled", None, ""),
+              ("textured 16x16 test patches found in training images (+-2 levels)", "texture_reuse_fraction", None,
+               "<= 0.02"),
+              ("ego yaw rate, std over frames (deg/s)", "yaw_rate_deg_s_std", None, "")],
     "ingest": [("ffmpeg decode-only 1280x720, frames/s", "decode_only_fps", None, ""),
                ("whole ingest via yt-dlp, frames/s (ratio: of decode-only)", "ingest_fps", "ingest_vs_decode_only",
                 ">= 0.5x"),

@@ -45,7 +45,8 @@ class VideoSpec:
     style: str
     camera_height: float
     pitch_bias_deg: float
-    exposure: tuple[float, float, float]
+    exposure: tuple[float, float, float]  # per-channel gain: the uploader's exposure and white balance
+    crf: int = 18  # H.264 quality: uploads differ in bitrate and compression artefacts
     # Dashcam uploads often open at a red light: a stop segment the ingest filter must drop.
     drive: world.DriveConfig = world.DriveConfig(start_stopped=0.3)
 
@@ -97,7 +98,8 @@ def plan_videos(count: int, seconds: float, seed: int, sizes=DEFAULT_SIZES, fps_
             style=str(rng.choice(["suburban", "city"])),
             camera_height=float(rng.uniform(1.2, 1.8)),
             pitch_bias_deg=float(rng.uniform(-3.0, 3.0)),
-            exposure=tuple(float(g) for g in rng.uniform(0.85, 1.15) * rng.uniform(0.93, 1.07, size=3)),
+            exposure=tuple(float(g) for g in rng.uniform(0.75, 1.25) * rng.uniform(0.9, 1.1, size=3)),
+            crf=int(rng.integers(17, 31)),
         ))
     return specs
 
@@ -132,7 +134,7 @@ def render_video(spec: VideoSpec, path: Path, truth_dir: Path, save_depth: bool 
             ffmpeg.input("pipe:", format="rawvideo", pix_fmt="rgb24",
                          s=f"{spec.render_width}x{spec.render_height}", r=spec.fps)
             .filter("scale", spec.width, spec.height, flags="bicubic")
-            .output(str(tmp), vcodec="libx264", preset="veryfast", crf=18, pix_fmt="yuv420p",
+            .output(str(tmp), vcodec="libx264", preset="veryfast", crf=spec.crf, pix_fmt="yuv420p",
                     r=spec.fps, movflags="+faststart", format="mp4")
             .global_args("-loglevel", "error", "-nostdin")
             .overwrite_output()
