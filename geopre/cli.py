@@ -6,6 +6,7 @@ non-zero exit; ``--debug`` shows the traceback instead.
 
 from __future__ import annotations
 
+import logging
 import sys
 
 import click
@@ -44,10 +45,31 @@ def _register_commands() -> None:
 _register_commands()
 
 
+class _LevelPrefix(logging.Formatter):
+    def format(self, record: logging.LogRecord) -> str:
+        return f"geopre: {record.levelname.lower()}: {record.getMessage()}"
+
+
+def configure_logging(debug: bool) -> None:
+    """geopre's warnings reach stderr as ``geopre: warning: ...`` lines, told apart from the one
+    ``geopre: error: ...`` line of a failure; ``--debug`` adds every geopre module's debug records
+    with their logger names. Configured once per process (tests call :func:`main` many times)."""
+    logger = logging.getLogger("geopre")
+    handler = next((h for h in logger.handlers if getattr(h, "geopre_cli", False)), None)
+    if handler is None:
+        handler = logging.StreamHandler()
+        handler.geopre_cli = True
+        logger.addHandler(handler)
+    handler.setStream(sys.stderr)  # the current stderr: click's test runner swaps it per call
+    handler.setFormatter(logging.Formatter("%(levelname)s %(name)s: %(message)s") if debug else _LevelPrefix())
+    logger.setLevel(logging.DEBUG if debug else logging.WARNING)
+
+
 def main(argv: list[str] | None = None) -> None:
     """Console entry point: one-line errors for user mistakes, traceback only with --debug."""
     args = sys.argv[1:] if argv is None else argv
     debug = "--debug" in args
+    configure_logging(debug)
     try:
         # Without standalone mode click *returns* a command's ctx.exit(code) instead of exiting.
         code = cli.main(args=args, prog_name="geopre", standalone_mode=False)

@@ -21,6 +21,7 @@ import click
 
 from geopre.cliutil import POSITIVE_FLOAT, POSITIVE_INT, SEED
 from geopre.errors import UserError
+from geopre.io import ensure_writable_dir
 from geopre.reproduce.presets import DEMO, Preset
 
 
@@ -32,7 +33,7 @@ def run_demo(preset: Preset = DEMO, out: Path = Path("demo"), echo=click.echo) -
     from geopre.reproduce.study import PRIOR_RATES, plan
 
     study = Study(preset, Path(out))
-    study.cache.mkdir(parents=True, exist_ok=True)
+    ensure_writable_dir(study.cache)
     timings = StageRunner(study.out, PRIOR_RATES, echo, label="demo").run(plan(study))
 
     (cell,) = study.cells()

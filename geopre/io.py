@@ -24,7 +24,7 @@ def atomic_path(path: Path | str) -> Iterator[Path]:
     in the same folder, so the final rename is atomic on POSIX filesystems.
     """
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
+    make_dir(path.parent)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.stem}.", suffix=f".tmp{path.suffix}", dir=path.parent)
     os.close(fd)
     tmp_path = Path(tmp)
@@ -74,19 +74,32 @@ def atomic_write_json(path: Path | str, obj: Any) -> None:
     atomic_write_text(path, json_text(obj))
 
 
-def ensure_writable_dir(path: Path | str) -> Path:
-    """Create ``path`` if needed and prove it is writable, or raise a one-line UserError."""
+def _cannot_write(path: Path, err: OSError):
     from geopre.errors import UserError
 
+    blocker = next((p for p in (path, *path.parents) if p.is_file()), None)
+    reason = f"{blocker} is a file, not a folder" if blocker else err.strerror or err
+    return UserError(f"cannot write to {path}: {reason}")
+
+
+def make_dir(path: Path | str) -> Path:
+    """``mkdir -p``; a user's impossible output path (under a file, read-only) is a one-line UserError."""
     path = Path(path)
     try:
         path.mkdir(parents=True, exist_ok=True)
+    except OSError as err:
+        raise _cannot_write(path, err) from err
+    return path
+
+
+def ensure_writable_dir(path: Path | str) -> Path:
+    """Create ``path`` if needed and prove it is writable, or raise a one-line UserError."""
+    path = make_dir(path)
+    try:
         with tempfile.NamedTemporaryFile(dir=path, prefix=".geopre-write-test"):
             pass
     except OSError as err:
-        blocker = next((p for p in (path, *path.parents) if p.is_file()), None)
-        reason = f"{blocker} is a file, not a folder" if blocker else err.strerror or err
-        raise UserError(f"cannot write to {path}: {reason}") from err
+        raise _cannot_write(path, err) from err
     return path
 
 

@@ -20,6 +20,7 @@ from functools import partial
 from pathlib import Path
 
 from geopre.errors import UserError
+from geopre.io import ensure_writable_dir
 from geopre.reproduce import report
 from geopre.reproduce.layout import CITY_EVAL, KITTI_EVAL, Cell, Study
 from geopre.reproduce.presets import MIXTURE_SOURCES
@@ -93,7 +94,12 @@ def run_study(study: Study, echo=print) -> Path:
     for option, path in (("--imagenet-weights", study.imagenet_weights), ("--bench-results", study.bench_results)):
         if path is not None and not Path(path).is_file():
             raise UserError(f"{option} {path}: no such file")
-    study.cache.mkdir(parents=True, exist_ok=True)
+    if study.imagenet_weights is not None:
+        # Checked before hours of other stages, by the loader the ImageNet cells will use.
+        from geopre.model.resnet import ResnetEncoder, load_encoder_file
+
+        load_encoder_file(ResnetEncoder(study.preset.arch), study.imagenet_weights)
+    ensure_writable_dir(study.cache)
     stages = plan(study)
     StageRunner(study.out, PRIOR_RATES, echo, jobs=study.jobs).run(stages)
     # Not a cached stage: the report is cheap and must follow every stage that (re)ran.

@@ -145,7 +145,9 @@ def test_grey_cameras_see_the_luminance_of_the_colour_view_from_their_own_place(
     for camera in (0, 1):
         shift = kitti.CAMERA_X[camera] - kitti.CAMERA_X[2]
         median, mean = errors(camera, shift)
-        assert median < 1.0  # 8-bit rounding: grey is the luminance of the same world
+        # Grey is the luminance of the same world: 8-bit rounding plus each camera's own sensor noise
+        # (<= 2.5 levels per channel, world.py; |difference| of two such luminances has median <= 0.7 x 2.5).
+        assert median < 1.0 + 0.7 * 2.5
         # Occlusions and edges keep the mean above 0, but the true place fits best: 6 cm off is worse.
         assert mean < min(errors(camera, shift - 0.06)[1], errors(camera, shift + 0.06)[1])
 

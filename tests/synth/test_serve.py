@@ -3,7 +3,9 @@ import urllib.request
 
 import pytest
 
-from geopre.demo import list_playlist
+from geopre.ingest.config import DownloadConfig
+from geopre.ingest.download import resolve
+from geopre.ingest.sources import Source
 from geopre.errors import UserError
 from geopre.synth.serve import make_server, serving
 
@@ -36,7 +38,7 @@ def test_byte_ranges(tmp_path):
 
 def test_yt_dlp_reads_the_served_page_as_a_playlist(synth_videos_dir):
     with serving(synth_videos_dir) as base:
-        entries = list_playlist(base + "index.html")
+        entries = [video.url for video in resolve(Source(base + "index.html"), DownloadConfig())]
     names = sorted(p.name for p in (synth_videos_dir / "videos").glob("*.mp4"))
     assert sorted(url.rsplit("/", 1)[1] for url in entries) == names
 
