@@ -95,9 +95,19 @@ GT_MASKS = ("eigen-crop", "positive")
 CITYSCAPES_SPLITS = ("train", "val", "test")
 
 
-def choice(values) -> click.Choice:
-    """A closed set of values, matched regardless of case (``--mode ms``, ``--dataset KITTI``)."""
-    return click.Choice(list(values), case_sensitive=False)
+class AnyCaseChoice(click.Choice):
+    """A closed set of values matched regardless of case (``--mode ms``, ``--dataset KITTI``); the
+    value passed on is the listed spelling, and a refusal lists the values as written (click's
+    would lower-case them: 's', 'm', 'ms')."""
+
+    def __init__(self, values):
+        super().__init__(list(values), case_sensitive=False)
+
+    def get_invalid_choice_message(self, value, ctx) -> str:
+        return f"{value!r} is not one of {', '.join(map(repr, self.choices))}."
+
+
+choice = AnyCaseChoice
 
 
 # Where a command writes: a folder it creates (--out) or one file (--output); never both on one command.

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import click
 
-from geopre.cliutil import DEVICE, NON_NEGATIVE_INT, OUT_DIR, choice
+from geopre.cliutil import DEVICE, OUT_DIR, POSITIVE_INT, choice
 from geopre.reproduce.presets import PRESETS
 
 
@@ -22,9 +22,9 @@ from geopre.reproduce.presets import PRESETS
 @click.option("--bench-results", type=click.Path(dir_okay=False, path_type=Path),
               help="A bench/gpu.py result JSON to show in the report, apart from this run's numbers.")
 @click.option("--device", default="auto", show_default=True, type=DEVICE, help="auto, cpu, cuda or cuda:N.")
-@click.option("--jobs", "-j", default=0, show_default=True, type=NON_NEGATIVE_INT,
-              help="Training runs at once, each in its own process with cores/jobs threads. 0: 2 on a CPU "
-                   "with at least 2 cores, 1 with a GPU.")
+@click.option("--jobs", "-j", type=POSITIVE_INT,
+              help="Training runs at once, each in its own process with cores/jobs threads. "
+                   "[default: 2 on a CPU with at least 2 cores, 1 with a GPU]")
 def reproduce(preset, out, imagenet_weights, bench_results, device, jobs):
     """Measure the paper's three claims (accuracy, few-shot, generalisation) on the synthetic world.
 
