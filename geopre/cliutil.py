@@ -97,11 +97,14 @@ CITYSCAPES_SPLITS = ("train", "val", "test")
 
 class AnyCaseChoice(click.Choice):
     """A closed set of values matched regardless of case (``--mode ms``, ``--dataset KITTI``); the
-    value passed on is the listed spelling, and a refusal lists the values as written (click's
-    would lower-case them: 's', 'm', 'ms')."""
+    value passed on is the listed spelling, and help and refusals list the values as written (click's
+    would lower-case them: [s|m|ms])."""
 
     def __init__(self, values):
         super().__init__(list(values), case_sensitive=False)
+
+    def get_metavar(self, param, ctx) -> str:
+        return f"[{'|'.join(self.choices)}]"
 
     def get_invalid_choice_message(self, value, ctx) -> str:
         return f"{value!r} is not one of {', '.join(map(repr, self.choices))}."

@@ -108,6 +108,7 @@ def test_a_closed_set_matches_any_case_and_refuses_with_the_listed_spellings():
     refused = runner.invoke(cli, ["finetune", "ROOT", "--out", "RUN", "--mode", "X"])
     assert refused.exit_code == 2 and "'X' is not one of 'S', 'M', 'MS'" in refused.output
     assert cliutil.choice(cliutil.MODES).convert("ms", None, None) == "MS"
+    assert "--mode [S|M|MS]" in runner.invoke(cli, ["finetune", "--help"]).output
 
 
 def test_deprecated_option_spelling_warns_and_still_reaches_the_command(tmp_path, monkeypatch):
