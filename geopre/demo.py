@@ -19,7 +19,7 @@ from pathlib import Path
 
 import click
 
-from geopre.cliutil import POSITIVE_FLOAT, POSITIVE_INT, SEED
+from geopre.cliutil import OUT_DIR, POSITIVE_FLOAT, POSITIVE_INT, SEED
 from geopre.errors import UserError
 from geopre.io import ensure_writable_dir
 from geopre.reproduce.presets import DEMO, Preset
@@ -79,7 +79,7 @@ def run_demo(preset: Preset = DEMO, out: Path = Path("demo"), echo=click.echo) -
 
 
 @click.command()
-@click.option("--out", default="demo", show_default=True, type=click.Path(file_okay=False, path_type=Path),
+@click.option("--out", "-o", default="demo", show_default=True, type=OUT_DIR,
               help="Folder for everything the demo makes (reused by reruns).")
 @click.option("--videos", default=DEMO.videos, show_default=True, type=POSITIVE_INT, help="Synthetic internet videos to render.")
 @click.option("--seconds", default=DEMO.video_seconds, show_default=True, type=POSITIVE_FLOAT, help="Length of each video.")

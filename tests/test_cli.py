@@ -51,14 +51,14 @@ def test_every_option_has_help_text():
 
 
 @pytest.mark.parametrize("args,message", [
-    (("synth", "videos", "/proc/geopre-cannot-write", "--count", "1"), "cannot write to"),
-    (("synth", "videos", "OUT", "--count", "0"), "'--count': 0 is not in the range x>=1"),
-    (("synth", "videos", "OUT", "--seconds", "-2"), "'--seconds': -2.0 is not in the range x>0"),
-    (("synth", "kitti", "OUT", "--drives", "2"), "'--drives': 2 is not in the range x>=3"),
-    (("synth", "kitti", "OUT", "--drives", "4", "--val-drives", "2", "--test-drives", "2"), "--val-drives (2)"),
-    (("synth", "kitti"), "missing OUT"),
-    (("synth", "cityscapes", "OUT", "--sequences", "0"), "'--sequences': 0 is not in the range x>=3"),
-    (("synth", "kitti", "OUT", "--size", "416by128"), "not a size like 640x192"),
+    (("synth", "videos", "--out", "/proc/geopre-cannot-write", "--count", "1"), "cannot write to"),
+    (("synth", "videos", "--out", "OUT", "--count", "0"), "'--count': 0 is not in the range x>=1"),
+    (("synth", "videos", "--out", "OUT", "--seconds", "-2"), "'--seconds': -2.0 is not in the range x>0"),
+    (("synth", "kitti", "--out", "OUT", "--drives", "2"), "'--drives': 2 is not in the range x>=3"),
+    (("synth", "kitti", "--out", "OUT", "--drives", "4", "--val-drives", "2", "--test-drives", "2"), "--val-drives (2)"),
+    (("synth", "kitti"), "missing --out DIR"),
+    (("synth", "cityscapes", "--out", "OUT", "--sequences", "0"), "'--sequences': 0 is not in the range x>=3"),
+    (("synth", "kitti", "--out", "OUT", "--size", "416by128"), "not a size like 640x192"),
     (("serve", "does-not-exist"), "not a folder"),
     (("serve", ".", "--port", "70000"), "'--port': 70000 is not in the range"),
     (("shard", "write", "IN", "--out", "OUT", "--maxsize", "0"), "'0' is not a size like 1GB"),
@@ -83,5 +83,5 @@ def test_every_numeric_option_has_a_ranged_type():
 
 
 def test_debug_shows_the_traceback(tmp_path):
-    result = run("--debug", "synth", "videos", "/proc/geopre-cannot-write", "--count", "1", cwd=tmp_path)
+    result = run("--debug", "synth", "videos", "--out", "/proc/geopre-cannot-write", "--count", "1", cwd=tmp_path)
     assert result.returncode != 0 and "Traceback" in result.stderr

@@ -6,12 +6,13 @@ from pathlib import Path
 
 import click
 
-from geopre.cliutil import FRACTION, IMAGE_SIZE, NON_NEGATIVE_FLOAT, NON_NEGATIVE_INT, POSITIVE_FLOAT, POSITIVE_INT
+from geopre.cliutil import (FRACTION, IMAGE_SIZE, NON_NEGATIVE_FLOAT, NON_NEGATIVE_INT, OUT_DIR, POSITIVE_FLOAT,
+                            POSITIVE_INT, choice, deprecated_alias)
 
 
 @click.command("ingest")
 @click.argument("sources", nargs=-1)
-@click.option("--out", "-o", required=True, type=click.Path(file_okay=False, path_type=Path),
+@click.option("--out", "-o", required=True, type=OUT_DIR,
               help="Output folder: frames/, manifests/, failures/, ingest_stats.json, ingest_params.json. Reruns resume here.")
 @click.option("--batch-file", "-a", "batch_files", multiple=True, type=click.Path(dir_okay=False, path_type=Path),
               help="Text file of URLs or paths, one a line (# comments, blank lines ignored); repeatable.")
@@ -19,7 +20,7 @@ from geopre.cliutil import FRACTION, IMAGE_SIZE, NON_NEGATIVE_FLOAT, NON_NEGATIV
               help="Subsampling rate in frames per second (paper: 10 Hz; 8.5 Hz for Cityscapes).")
 @click.option("--size", default="640x192", show_default=True, type=IMAGE_SIZE,
               help="Output frame size WxH: resize to cover, then crop (no stretching).")
-@click.option("--crop", default="center", show_default=True, type=click.Choice(["center", "bottom", "top"]),
+@click.option("--crop", default="center", show_default=True, type=choice(["center", "bottom", "top"]),
               help="Which band of the resized frame is kept; `top` cuts a dashcam's bonnet.")
 @click.option("--start", type=NON_NEGATIVE_FLOAT, help="Skip the video before this many seconds.")
 @click.option("--end", type=POSITIVE_FLOAT, help="Stop at this many seconds into the video.")
@@ -31,12 +32,13 @@ from geopre.cliutil import FRACTION, IMAGE_SIZE, NON_NEGATIVE_FLOAT, NON_NEGATIV
               help="Skip videos whose displayed height (after rotation) is below this many px (recorded as failed).")
 @click.option("--flow-scale", default=1.0, show_default=True, type=FRACTION,
               help="Measure flow on a copy scaled by this factor (0.5 = half size, faster); flow is rescaled.")
-@click.option("--format", "image_format", default="jpg", show_default=True, type=click.Choice(["jpg", "png"]),
+@click.option("--format", "image_format", default="jpg", show_default=True, type=choice(["jpg", "png"]),
               help="Frame file format.")
 @click.option("--jpeg-quality", default=95, show_default=True, type=click.IntRange(1, 100), help="JPEG quality 1-100.")
-@click.option("--workers", "-j", default=1, show_default=True, type=POSITIVE_INT,
-              help="Videos processed in parallel processes (downloads run ahead in threads); local only.")
-@click.option("--distributor", default="local", show_default=True, type=click.Choice(["local", "ray"]),
+@click.option("--jobs", "-j", default=1, show_default=True, type=POSITIVE_INT,
+              help="Videos processed at once, in parallel processes (downloads run ahead in threads); local only.")
+@deprecated_alias("--workers", "jobs", "--jobs", type=POSITIVE_INT)
+@click.option("--distributor", default="local", show_default=True, type=choice(["local", "ray"]),
               help="Where videos are downloaded and processed: `local` (this machine) or `ray` (one Ray task "
                    "per video on a Ray cluster; needs `pip install 'geopre[ray]'` and, on a real cluster, "
                    "--out and local paths on a filesystem every node shares).")
@@ -65,7 +67,7 @@ from geopre.cliutil import FRACTION, IMAGE_SIZE, NON_NEGATIVE_FLOAT, NON_NEGATIV
 @click.option("--strict", is_flag=True, help="Exit non-zero if any video failed (default: only if all failed).")
 @click.pass_context
 def ingest(ctx, sources, out, batch_files, fps, size, crop, start, end, min_flow, max_gap, min_height, flow_scale,
-           image_format, jpeg_quality, workers, distributor, ray_address, max_videos, max_height, retries, retry_backoff,
+           image_format, jpeg_quality, jobs, distributor, ray_address, max_videos, max_height, retries, retry_backoff,
            socket_timeout, rate_limit, cookies, retry_failed, keep_downloads, force, strict):
     """Turn driving videos into moving 10 Hz frames and triplets for pretraining.
 
@@ -88,7 +90,7 @@ def ingest(ctx, sources, out, batch_files, fps, size, crop, start, end, min_flow
         filter=FilterConfig(min_flow=min_flow, max_gap=max_gap, flow_scale=flow_scale, min_height=min_height),
         download=DownloadConfig(max_height=max_height, retries=retries, backoff=retry_backoff,
                                 socket_timeout=socket_timeout, rate_limit=rate_limit, cookies=cookies),
-        image_format=image_format, jpeg_quality=jpeg_quality, workers=workers, distributor=distributor,
+        image_format=image_format, jpeg_quality=jpeg_quality, workers=jobs, distributor=distributor,
         ray_address=ray_address, max_videos=max_videos,
         retry_failed=retry_failed, keep_downloads=keep_downloads, force=force))
     stats = pipeline.run_ingest(expand_sources(sources, batch_files), config)

@@ -89,7 +89,7 @@ def validate(config: IngestConfig) -> IngestConfig:
         (flt.min_height is not None and flt.min_height < 1, f"--min-height must be positive (got {flt.min_height})"),
         (config.image_format not in FRAME_FORMATS, f"--format must be jpg or png (got {config.image_format!r})"),
         (not 1 <= config.jpeg_quality <= 100, f"--jpeg-quality must be 1..100 (got {config.jpeg_quality})"),
-        (config.workers < 1, f"--workers must be at least 1 (got {config.workers})"),
+        (config.workers < 1, f"--jobs must be at least 1 (got {config.workers})"),
         (config.distributor not in DISTRIBUTORS,
          f"--distributor must be one of {', '.join(DISTRIBUTORS)} (got {config.distributor!r})"),
         (config.ray_address is not None and config.distributor != "ray", "--ray-address needs --distributor ray"),

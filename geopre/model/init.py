@@ -59,7 +59,7 @@ def initialise_encoders(encoders: list[ResnetEncoder], init: str, imagenet_weigh
         part = run_part(path)
         if part is not None:  # its weights are a whole network's, its state no weights file at all
             raise UserError(f"--init {init} is {part}, not an encoder: export a pretraining run's encoder with "
-                            "`geopre export RUN --out encoder.pth` and pass encoder.pth")
+                            "`geopre export RUN --output encoder.pth` and pass encoder.pth")
     for encoder in encoders:
         load_encoder_file(encoder, path)
     return f"{init} ({path})" if init == "imagenet" else str(path)

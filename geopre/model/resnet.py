@@ -140,7 +140,7 @@ def load_torchvision_state_dict(
 
 
 # What load_encoder_file reads, for messages when a file is something else.
-ENCODER_FILES = ("an encoder from `geopre export RUN --out encoder.pth` (or its _torchvision.pth), a torchvision "
+ENCODER_FILES = ("an encoder from `geopre export RUN --output encoder.pth` (or its _torchvision.pth), a torchvision "
                  "ResNet state dict such as ImageNet's resnet18-f37072fd.pth, or a monodepth2 encoder.pth")
 
 

@@ -6,15 +6,15 @@ from pathlib import Path
 
 import click
 
-from geopre.cliutil import DEVICE, NON_NEGATIVE_INT
+from geopre.cliutil import DEVICE, OUT_DIR, POSITIVE_INT, choice
 from geopre.reproduce.presets import PRESETS
 
 
 @click.command()
-@click.option("--preset", default="small", show_default=True, type=click.Choice(list(PRESETS)),
+@click.option("--preset", default="small", show_default=True, type=choice(PRESETS),
               help="Sizes and schedules: tiny (smoke test, minutes), small (2-core CPU, <= 2 h), "
                    "paper (640x192, GPU), hd (1024x320, ResNet-50, GPU).")
-@click.option("--out", default="results", show_default=True, type=click.Path(file_okay=False, path_type=Path),
+@click.option("--out", "-o", default="results", show_default=True, type=OUT_DIR,
               help="Folder for REPORT.md and figures/; its cache/ holds the world, shards and runs, and a rerun "
                    "reuses every finished stage.")
 @click.option("--imagenet-weights", type=click.Path(dir_okay=False, path_type=Path),
@@ -22,9 +22,9 @@ from geopre.reproduce.presets import PRESETS
 @click.option("--bench-results", type=click.Path(dir_okay=False, path_type=Path),
               help="A bench/gpu.py result JSON to show in the report, apart from this run's numbers.")
 @click.option("--device", default="auto", show_default=True, type=DEVICE, help="auto, cpu, cuda or cuda:N.")
-@click.option("--jobs", default=0, show_default=True, type=NON_NEGATIVE_INT,
-              help="Training runs at once, each in its own process with cores/jobs threads. 0: 2 on a CPU "
-                   "with at least 2 cores, 1 with a GPU.")
+@click.option("--jobs", "-j", type=POSITIVE_INT,
+              help="Training runs at once, each in its own process with cores/jobs threads. "
+                   "[default: 2 on a CPU with at least 2 cores, 1 with a GPU]")
 def reproduce(preset, out, imagenet_weights, bench_results, device, jobs):
     """Measure the paper's three claims (accuracy, few-shot, generalisation) on the synthetic world.
 

@@ -199,7 +199,7 @@ def kitti_triplets(root: Path, split: str = "eigen_zhou") -> Iterator[Triplet]:
     """
     split_file = root / "splits" / split / "train_files.txt"
     if not split_file.exists():
-        raise UserError(f"{split_file} not found: KITTI needs monodepth2 split files (--split names a folder "
+        raise UserError(f"{split_file} not found: KITTI needs monodepth2 split files (--kitti-split names a folder "
                         "under ROOT/splits)")
     tree = kitti.KittiRawTree(root)
     times_cache: dict[Path, list[float] | None] = {}

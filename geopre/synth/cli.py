@@ -6,21 +6,28 @@ from pathlib import Path
 
 import click
 
-from geopre.cliutil import FRACTION, IMAGE_SIZE, PORT, POSITIVE_FLOAT, POSITIVE_INT, SEED
+from geopre.cliutil import (FRACTION, IMAGE_SIZE, OUT_DIR, OUTPUT_FILE, PORT, POSITIVE_FLOAT, POSITIVE_INT, SEED,
+                            deprecated_alias, out_dir_or_positional)
 from geopre.errors import UserError
 
-OUT_ARGUMENT = click.argument("out", required=False, type=click.Path(file_okay=False, path_type=Path))
+
+def _out(function):
+    """``--out DIR``, plus the positional OUT of earlier releases (deprecated, warns)."""
+    function = click.option("--out", "-o", type=OUT_DIR, help="Folder to render into (reruns resume there).")(function)
+    return click.argument("out_positional", metavar="", required=False, type=OUT_DIR)(function)
+
+
 PREVIEW_OPTION = click.option(
-    "--preview", type=click.Path(dir_okay=False, path_type=Path),
+    "--preview", type=OUTPUT_FILE,
     help="Only render a contact sheet (PNG) of a few frames and their depth for these settings, "
-         "to look at the world before rendering it all; OUT is not written.")
+         "to look at the world before rendering it all; --out is not written.")
 
 
 def _preview_or_out(preview: Path | None, out: Path | None, render_views) -> bool:
-    """Write the preview when asked (return True: the command is done), else insist on OUT."""
+    """Write the preview when asked (return True: the command is done), else insist on --out."""
     if preview is None:
         if out is None:
-            raise UserError("missing OUT: the folder to render into (or pass --preview FILE.png)")
+            raise UserError("missing --out DIR: the folder to render into (or pass --preview FILE.png)")
         return False
     from geopre.synth import preview as sheet
 
@@ -41,7 +48,7 @@ def synth() -> None:
 
 
 @synth.command("videos")
-@OUT_ARGUMENT
+@_out
 @click.option("--count", default=4, show_default=True, type=POSITIVE_INT, help="Number of videos to render.")
 @click.option("--seconds", default=10.0, show_default=True, type=POSITIVE_FLOAT, help="Length of each video in seconds.")
 @click.option("--seed", default=0, show_default=True, type=SEED, help="Seed: the same seed gives the same videos.")
@@ -53,11 +60,14 @@ def synth() -> None:
               help="Render at this fraction of the video size, then upscale in ffmpeg (faster, softer).")
 @click.option("--base-url", default="http://127.0.0.1:8765/", show_default=True,
               help="Where `geopre serve` will serve OUT; used for the URLs in OUT/urls.txt.")
-@click.option("--workers", default=1, show_default=True, type=POSITIVE_INT, help="Videos rendered in parallel processes.")
+@click.option("--jobs", "-j", default=1, show_default=True, type=POSITIVE_INT,
+              help="Videos rendered at once, in parallel processes.")
+@deprecated_alias("--workers", "jobs", "--jobs", type=POSITIVE_INT)
 @click.option("--save-depth", is_flag=True, help="Also save every frame's exact depth (float16 .npy per video).")
 @PREVIEW_OPTION
-def synth_videos(out, count, seconds, seed, sizes, fps_choices, render_scale, base_url, workers, save_depth, preview):
-    """Render "internet" driving videos into OUT.
+def synth_videos(out_positional, out, count, seconds, seed, sizes, fps_choices, render_scale, base_url, jobs,
+                 save_depth, preview):
+    """Render "internet" driving videos into --out.
 
     Writes OUT/videos/*.mp4 (H.264; random size, fps and unrecorded focal length), OUT/index.html
     (a page embedding them: yt-dlp reads it as a playlist), OUT/urls.txt (a batch file) and
@@ -65,18 +75,20 @@ def synth_videos(out, count, seconds, seed, sizes, fps_choices, render_scale, ba
     """
     from geopre.synth import videos
 
+    out = out_dir_or_positional(out, out_positional, "OUT", required=False)
     sizes, fps_choices = sizes or videos.DEFAULT_SIZES, fps_choices or videos.DEFAULT_FPS
     if _preview_or_out(preview, out, lambda shown: videos.preview_views(
             count, seconds, seed, sizes, fps_choices, render_scale, shown)):
         return
-    summary = videos.write_videos(out, count, seconds, seed, sizes, fps_choices, render_scale, base_url, workers, save_depth)
+    summary = videos.write_videos(out, count, seconds, seed, sizes, fps_choices, render_scale, base_url, jobs,
+                                  save_depth)
     frames = sum(v["frames"] for v in summary["videos"])
     click.echo(f"{len(summary['videos'])} videos, {frames} frames in {out}")
     click.echo(f"serve them with: geopre serve {out}   (playlist: {summary['base_url']}index.html)")
 
 
 @synth.command("kitti")
-@OUT_ARGUMENT
+@_out
 @click.option("--drives", default=4, show_default=True, type=click.IntRange(min=3),
               help="Number of drives (train + val + test).")
 @click.option("--test-drives", default=1, show_default=True, type=POSITIVE_INT, help="Drives kept for the Eigen test split.")
@@ -85,14 +97,16 @@ def synth_videos(out, count, seconds, seed, sizes, fps_choices, render_scale, ba
 @click.option("--frames", default=40, show_default=True, type=POSITIVE_INT, help="Frames per drive (10 Hz).")
 @click.option("--size", default="416x128", show_default=True, type=IMAGE_SIZE, help="Image size WxH.")
 @click.option("--seed", default=0, show_default=True, type=SEED, help="Seed: the same seed gives the same tree.")
-@click.option("--workers", default=1, show_default=True, type=POSITIVE_INT, help="Drives rendered in parallel processes.")
+@click.option("--jobs", "-j", default=1, show_default=True, type=POSITIVE_INT,
+              help="Drives rendered at once, in parallel processes.")
+@deprecated_alias("--workers", "jobs", "--jobs", type=POSITIVE_INT)
 @click.option("--depth/--no-depth", default=True, show_default=True,
               help="Save exact depth of image_02 under <drive>/geopre_truth/depth_02.")
 @click.option("--grey/--no-grey", default=True, show_default=True,
               help="Also render the grey stereo cameras image_00/image_01 (about 1.5x the render time).")
 @PREVIEW_OPTION
-def synth_kitti(out, drives, test_drives, val_drives, frames, size, seed, workers, depth, grey, preview):
-    """Render a KITTI-raw-style tree into OUT.
+def synth_kitti(out_positional, out, drives, test_drives, val_drives, frames, size, seed, jobs, depth, grey, preview):
+    """Render a KITTI-raw-style tree into --out.
 
     Stereo colour and grey images (image_02/03 and image_00/01, baselines 0.54 m), 64-beam LiDAR
     sweeps (velodyne_points/*.bin), OXTS GPS/IMU packets (oxts/), timestamps, calib_cam_to_cam.txt /
@@ -101,10 +115,11 @@ def synth_kitti(out, drives, test_drives, val_drives, frames, size, seed, worker
     """
     from geopre.synth import kitti
 
+    out = out_dir_or_positional(out, out_positional, "OUT", required=False)
     if _preview_or_out(preview, out, lambda shown: kitti.preview_views(
             drives, frames, size[0], size[1], seed, shown)):
         return
-    summary = kitti.write_kitti(out, drives, test_drives, frames, size[0], size[1], seed, workers, depth,
+    summary = kitti.write_kitti(out, drives, test_drives, frames, size[0], size[1], seed, jobs, depth,
                                 val_drives=val_drives, grey_cameras=grey)
     splits = summary["splits"]
     click.echo(f"{drives} drives x {frames} frames in {out}: eigen_zhou train {splits['eigen_zhou_train']} "
@@ -113,19 +128,20 @@ def synth_kitti(out, drives, test_drives, val_drives, frames, size, seed, worker
 
 
 @synth.command("cityscapes")
-@OUT_ARGUMENT
+@_out
 @click.option("--sequences", default=6, show_default=True, type=click.IntRange(min=3), help="Number of 30-frame sequences.")
 @click.option("--size", default="512x256", show_default=True, type=IMAGE_SIZE, help="Image size WxH.")
 @click.option("--seed", default=0, show_default=True, type=SEED, help="Seed: the same seed gives the same tree.")
 @PREVIEW_OPTION
-def synth_cityscapes(out, sequences, size, seed, preview):
-    """Render a Cityscapes-style tree into OUT.
+def synth_cityscapes(out_positional, out, sequences, size, seed, preview):
+    """Render a Cityscapes-style tree into --out.
 
     leftImg8bit_sequence frames at 17 Hz in a denser city style, and for each sequence's annotated
     frame a camera JSON and a uint16 disparity PNG (d = (p - 1) / 256, 0 invalid).
     """
     from geopre.synth import cityscapes
 
+    out = out_dir_or_positional(out, out_positional, "OUT", required=False)
     if _preview_or_out(preview, out, lambda shown: cityscapes.preview_views(sequences, size[0], size[1], seed, shown)):
         return
     summary = cityscapes.write_cityscapes(out, sequences, size[0], size[1], seed)

@@ -12,8 +12,9 @@ from pathlib import Path
 
 import click
 
-from geopre.cliutil import (DEVICE, FRACTION, IMAGE_SIZE, NON_NEGATIVE_FLOAT, NON_NEGATIVE_INT, POSITIVE_FLOAT,
-                            POSITIVE_INT, SEED)
+from geopre.cliutil import (ARCHS, CITYSCAPES_SPLITS, DATASETS, DEVICE, FRACTION, GT_MASKS, GT_SOURCES, IMAGE_SIZE,
+                            MODES, NON_NEGATIVE_FLOAT, NON_NEGATIVE_INT, OUT_DIR, OUTPUT_FILE, POSITIVE_FLOAT,
+                            POSITIVE_INT, SEED, choice, deprecated_alias, out_dir_or_positional)
 
 
 def _echo(message: str) -> None:
@@ -22,7 +23,10 @@ def _echo(message: str) -> None:
         click.echo(message)
 
 
-_NPROC = click.option("--nproc", default=1, show_default=True, type=click.IntRange(min=1),
+_PATH = click.Path(path_type=Path)
+_FILE = click.Path(dir_okay=False, path_type=Path)
+
+_NPROC = click.option("--nproc", default=1, show_default=True, type=POSITIVE_INT,
                       help="Processes on this machine, one per GPU, trained as one DDP group (what "
                            "`torchrun --nproc-per-node N` does). Several machines: launch with torchrun.")
 
@@ -39,9 +43,9 @@ def _run(function, nproc: int, *args):
 @click.command()
 @click.option("--shards", required=True, help="Shard folder from `geopre shard` (with index.json), a brace "
               "pattern like 'shards/train-{000000..000009}.tar', or an http(s)/fsspec URL pattern.")
-@click.option("--out", required=True, type=click.Path(file_okay=False, path_type=Path),
+@click.option("--out", "-o", required=True, type=OUT_DIR,
               help="Run folder: checkpoints, metrics.csv, TensorBoard logs, visuals, summary.json.")
-@click.option("--arch", default="resnet18", show_default=True, type=click.Choice(["resnet18", "resnet34", "resnet50"]),
+@click.option("--arch", default="resnet18", show_default=True, type=choice(ARCHS),
               help="Structure encoder (paper: resnet18; resnet50 for the 1024x320 'hd' model).")
 @click.option("--size", default="640x192", show_default=True, type=IMAGE_SIZE,
               help="Training resolution WxH, multiples of 32 (paper: 640x192 or 1024x320).")
@@ -57,11 +61,11 @@ def _run(function, nproc: int, *args):
 @click.option("--init", default="auto", show_default=True,
               help="Encoder initialisation: auto (imagenet when torchvision's file is cached, else scratch), "
                    "scratch, imagenet (never downloaded) or a weights file.")
-@click.option("--imagenet-weights", type=click.Path(dir_okay=False, path_type=Path),
-              help="torchvision ImageNet weights file for --init imagenet (default: the torch hub cache).")
+@click.option("--imagenet-weights", type=_FILE,
+              help="torchvision ImageNet weights file for --init imagenet. [default: the torch hub cache]")
 @click.option("--workers", default=4, show_default=True, type=NON_NEGATIVE_INT,
-              help="Loader workers per GPU (0: load in the training process).")
-@click.option("--worker-kind", default="auto", show_default=True, type=click.Choice(["auto", "process", "thread"]),
+              help="Data-loader workers per training process (0: load in the training process).")
+@click.option("--worker-kind", default="auto", show_default=True, type=choice(["auto", "process", "thread"]),
               help="Loader workers as processes, or as threads of the training process (no hand-off between "
                    "processes; faster on few cores). auto: threads on up to 4 cores.")
 @click.option("--device", default="auto", show_default=True, type=DEVICE, help="auto (CUDA if present), cpu, cuda or cuda:N.")
@@ -93,28 +97,33 @@ def pretrain(shards, out, arch, size, batch_size, lr, steps, epochs, samples_per
         checkpoint_every=checkpoint_every, seed=seed, resume=resume), _echo)
     _echo(f"pretrain done: {summary['steps']} steps, loss {summary['final_loss']}, val photometric "
                f"{summary['val_photometric']}, {summary['samples_per_s']} triplets/s; checkpoint {summary['checkpoint']}")
-    _echo(f"export the encoder with: geopre export {out} --out {out}/encoder.pth")
+    _echo(f"export the encoder with: geopre export {out} --output {out}/encoder.pth")
 
 
 @click.command()
 @click.argument("run_dir", type=click.Path(file_okay=False, path_type=Path))
-@click.option("--out", required=True, type=click.Path(dir_okay=False, path_type=Path),
+@click.option("--output", "-o", type=OUTPUT_FILE,
               help="monodepth2-style encoder file to write (a torchvision state dict goes beside it as *_torchvision.pth).")
-def export(run_dir, out):
+@deprecated_alias("--out", "output", "--output", type=OUTPUT_FILE)
+def export(run_dir, output):
     """Export the structure encoder of a pretraining run (RUN_DIR) for transfer."""
+    from geopre.errors import UserError
     from geopre.train.export import export_encoder
 
-    monodepth2, plain = export_encoder(run_dir, out)
+    if output is None:  # not required=True: the deprecated --out may give it instead
+        raise UserError("missing --output FILE: the encoder file to write")
+    monodepth2, plain = export_encoder(run_dir, output)
     click.echo(f"wrote {monodepth2} (monodepth2 encoder.pth layout) and {plain} (torchvision state dict, no fc)")
     click.echo(f"fine-tune with: geopre finetune --init {monodepth2} ...")
-
-_PATH = click.Path(path_type=Path)
 
 
 @click.command("finetune")
 @click.argument("data_root", type=_PATH)
-@click.argument("run_dir", type=_PATH)
-@click.option("--mode", default="M", show_default=True,
+@click.argument("run_dir_positional", metavar="", required=False, type=OUT_DIR)
+@click.option("--out", "-o", type=OUT_DIR,
+              help="Run folder: model.safetensors, best.safetensors, checkpoints, metrics.csv, TensorBoard logs, "
+                   "summary.json.")
+@click.option("--mode", default="M", show_default=True, type=choice(MODES),
               help="Supervision: S (stereo pairs), M (monocular triplets) or MS (both).")
 @click.option("--split-dir", type=_PATH,
               help="Folder with train_files.txt and val_files.txt. [default: DATA_ROOT/splits/eigen_full for S, "
@@ -122,9 +131,9 @@ _PATH = click.Path(path_type=Path)
 @click.option("--init", default="auto", show_default=True,
               help="Encoder start: auto (imagenet when torchvision's file is cached, else scratch), scratch, imagenet, or a weights file (geopre export, torchvision state dict, "
                    "monodepth2 encoder.pth).")
-@click.option("--imagenet-weights", type=_PATH,
+@click.option("--imagenet-weights", type=_FILE,
               help="torchvision ImageNet weights file for --init imagenet. [default: the torch hub cache]")
-@click.option("--arch", default="resnet18", show_default=True, help="Encoder: resnet18, resnet34 or resnet50.")
+@click.option("--arch", default="resnet18", show_default=True, type=choice(ARCHS), help="Depth encoder.")
 @click.option("--size", default="640x192", show_default=True, type=IMAGE_SIZE,
               help="Training size WxH; both multiples of 32.")
 @click.option("--batch-size", default=12, show_default=True, type=POSITIVE_INT, help="Frames per batch and process.")
@@ -145,7 +154,7 @@ _PATH = click.Path(path_type=Path)
 @click.option("--device", default="auto", show_default=True, type=DEVICE, help="auto, cpu, cuda or cuda:N.")
 @click.option("--amp/--no-amp", default=True, show_default=True, help="Mixed precision on CUDA.")
 @click.option("--workers", default=4, show_default=True, type=NON_NEGATIVE_INT,
-              help="Data loading processes (0: load in the training process).")
+              help="Data-loader workers per training process (0: load in the training process).")
 @click.option("--checkpoint-every", default=0, show_default=True, type=NON_NEGATIVE_INT,
               help="Also checkpoint every N steps (0: only at the end of each epoch).")
 @click.option("--max-steps", type=POSITIVE_INT,
@@ -155,19 +164,20 @@ _PATH = click.Path(path_type=Path)
 @click.option("--val-every", default=1, show_default=True, type=POSITIVE_INT,
               help="Validate (and save the model) every N epochs; the last epoch always validates.")
 @click.option("--log-every", default=50, show_default=True, type=POSITIVE_INT, help="Log training scalars every N steps.")
-@click.option("--resume", is_flag=True, help="Continue the run in RUN_DIR from its latest checkpoint.")
+@click.option("--resume", is_flag=True, help="Continue the run in --out from its latest checkpoint.")
 @_NPROC
-def finetune(data_root, run_dir, mode, split_dir, init, imagenet_weights, arch, size, batch_size, lr, epochs,
-             decay_epochs, min_depth, max_depth, smoothness, scales, start_depth, fraction, seed, device, amp, workers,
-             checkpoint_every, max_steps, val_gt_frames, val_every, log_every, resume, nproc):
+def finetune(data_root, run_dir_positional, out, mode, split_dir, init, imagenet_weights, arch, size, batch_size, lr,
+             epochs, decay_epochs, min_depth, max_depth, smoothness, scales, start_depth, fraction, seed, device, amp,
+             workers, checkpoint_every, max_steps, val_gt_frames, val_every, log_every, resume, nproc):
     """Train a depth network on a KITTI raw tree as monodepth2 does, from any encoder initialisation.
 
-    Writes RUN_DIR/model.safetensors (last epoch), best.safetensors (best validation epoch),
+    Writes --out/model.safetensors (last epoch), best.safetensors (best validation epoch),
     summary.json, metrics.csv, tensorboard/ and resumable checkpoints/. Several GPUs: --nproc N (or
     torchrun, also across machines); --batch-size is per process.
     """
     from geopre.train.finetune import FinetuneConfig, finetune as run
 
+    run_dir = out_dir_or_positional(out, run_dir_positional, "RUN_DIR")
     config = FinetuneConfig(
         data_root=data_root, run_dir=run_dir, mode=mode.upper(), split_dir=split_dir, arch=arch, width=size[0],
         height=size[1], batch_size=batch_size, learning_rate=lr, epochs=epochs, decay_epochs=decay_epochs,
@@ -185,26 +195,28 @@ def finetune(data_root, run_dir, mode, split_dir, init, imagenet_weights, arch, 
 @click.command("evaluate")
 @click.argument("model", type=_PATH)
 @click.argument("data_root", type=_PATH)
-@click.option("--dataset", default="kitti", show_default=True, help="kitti (Eigen split) or cityscapes.")
+@click.option("--dataset", default="kitti", show_default=True, type=choice(DATASETS),
+              help="kitti (Eigen split) or cityscapes.")
 @click.option("--split-file", type=_PATH, help="KITTI split file. [default: DATA_ROOT/splits/eigen/test_files.txt]")
-@click.option("--split", default="test", show_default=True,
+@click.option("--split", default="test", show_default=True, type=choice([*CITYSCAPES_SPLITS, "all"]),
               help="Cityscapes split folder to score, or 'all' (every split, for a tree kept only for testing).")
 @click.option("--gt-file", type=_PATH,
               help="KITTI ground truth .npz (geopre or monodepth2 format); made once if missing. "
                    "[default: gt_depths.npz beside the split file]")
-@click.option("--gt-source", default="velodyne", show_default=True,
+@click.option("--gt-source", default="velodyne", show_default=True, type=choice(GT_SOURCES),
               help="KITTI ground truth: velodyne (Eigen) or dense (KITTI depth annotations).")
 @click.option("--dense-root", type=_PATH, help="Folder of KITTI's data_depth_annotated, for --gt-source dense.")
-@click.option("--gt-mask", help="KITTI pixels scored: eigen-crop (1e-3 < gt < 80 m inside the Garg crop, monodepth2's "
-              "eigen split) or positive (every gt > 0, monodepth2's eigen_benchmark). "
-              "[default: eigen-crop for velodyne, positive for dense]")
+@click.option("--gt-mask", type=choice(GT_MASKS),
+              help="KITTI pixels scored: eigen-crop (1e-3 < gt < 80 m inside the Garg crop, monodepth2's "
+                   "eigen split) or positive (every gt > 0, monodepth2's eigen_benchmark). "
+                   "[default: eigen-crop for velodyne, positive for dense]")
 @click.option("--median-scaling/--no-median-scaling", default=None,
               help="Scale each prediction by median(gt) / median(pred). [default: on for M models, off for S and MS]")
 @click.option("--stereo-scale", type=POSITIVE_FLOAT,
               help="Fixed scale without median scaling; 5.4 reproduces monodepth2's tables. "
                    "[default: baseline / 0.1 from each drive's calibration, 5.327 on KITTI 2011_09_26]")
 @click.option("--best", is_flag=True, help="Use the run's best epoch (best.safetensors) instead of its last.")
-@click.option("--out", "out_dir", type=_PATH, help="Output folder. [default: the run folder]")
+@click.option("--out", "-o", "out_dir", type=OUT_DIR, help="Output folder. [default: the run folder]")
 @click.option("--save-predictions", is_flag=True, help="Also write the predicted disparities as one .npy.")
 @click.option("--post-process", is_flag=True,
               help="monodepth2's post-processing: also predict each mirrored image and blend the two (twice the work).")
@@ -220,7 +232,7 @@ def evaluate(model, data_root, dataset, split_file, split, gt_file, gt_source, d
     from geopre.train.metrics import markdown_header
 
     result = run(EvaluateConfig(
-        model=model, data_root=data_root, dataset=dataset.lower(), split_file=split_file, split=split, gt_file=gt_file,
+        model=model, data_root=data_root, dataset=dataset, split_file=split_file, split=split, gt_file=gt_file,
         gt_source=gt_source, dense_root=dense_root, gt_mask=gt_mask, median_scaling=median_scaling,
         stereo_scale=stereo_scale,
         best=best, out_dir=out_dir, save_predictions=save_predictions, post_process=post_process,
@@ -238,7 +250,7 @@ def evaluate(model, data_root, dataset, split_file, split, gt_file, gt_source, d
 @click.command("predict")
 @click.argument("model", type=_PATH)
 @click.argument("inputs", nargs=-1, required=True, type=_PATH)
-@click.option("--out", "out_dir", required=True, type=_PATH, help="Folder for the depth images.")
+@click.option("--out", "-o", "out_dir", required=True, type=OUT_DIR, help="Folder for the depth images.")
 @click.option("--save-depth", is_flag=True,
               help="Also write <name>_depth.npy (metres for S/MS models, relative scale for M).")
 @click.option("--best", is_flag=True, help="Use the run's best epoch (best.safetensors) instead of its last.")

@@ -25,7 +25,7 @@ def geopre(*args: str, env=None) -> subprocess.CompletedProcess:
     (["--size", "0x5"], "is not a size like 640x192"),
     (["--start", "3", "--end", "2"], "--end (2.0) must be after --start (3.0)"),
     (["--max-gap", "0"], "'--max-gap': 0 is not in the range x>=1"),
-    (["--workers", "0"], "'--workers' / '-j': 0 is not in the range x>=1"),
+    (["--jobs", "0"], "'--jobs' / '-j': 0 is not in the range x>=1"),
     (["--rate-limit", "fast"], "--rate-limit 'fast' is not a rate"),
     (["--cookies", "/nonexistent/cookies.txt"], "--cookies file /nonexistent/cookies.txt does not exist"),
     (["--ray-address", "auto"], "--ray-address needs --distributor ray"),

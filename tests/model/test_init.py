@@ -81,4 +81,4 @@ def test_a_file_that_holds_no_encoder_weights_says_what_was_expected(tmp_path, k
         initialise_encoders([ResnetEncoder("resnet18")], str(path))
     text = str(raised.value)
     assert message in text and "\n" not in text and "weights_only" not in text, text
-    assert "torchvision ResNet state dict" in text or "geopre export RUN --out encoder.pth" in text
+    assert "torchvision ResNet state dict" in text or "geopre export RUN --output encoder.pth" in text

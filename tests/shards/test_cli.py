@@ -19,7 +19,7 @@ def test_shard_write_is_the_default_then_info_and_preview(tmp_path, ingest_dir):
     info = invoke("shard", "info", out)
     assert info.exit_code == 0 and "val: 3 samples in 1 shards" in info.output and "ingest: 9 train / 3 val" in info.output
     grid = tmp_path / "grid.png"
-    preview = invoke("shard", "preview", out, "--out", grid, "--count", 3)
+    preview = invoke("shard", "preview", out, "--output", grid, "--count", 3)
     assert preview.exit_code == 0, preview.output
     with Image.open(grid) as image:
         assert image.size[1] == 3 * (96 + 14)

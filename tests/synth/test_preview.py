@@ -16,7 +16,7 @@ from geopre.train.predict import colourise_disparity
     (("videos", "--count", "2", "--seconds", "1", "--size", "96x54", "--render-scale", "1"), 2, (96, 54)),
 ])
 def test_preview_is_a_sheet_of_frame_and_depth_rows_and_writes_no_tree(tmp_path, args, rows, tile):
-    result = CliRunner().invoke(cli, ["synth", *args, str(tmp_path / "OUT"), "--seed", "2",
+    result = CliRunner().invoke(cli, ["synth", *args, "--out", str(tmp_path / "OUT"), "--seed", "2",
                                       "--preview", str(tmp_path / "sheet.png")])
     assert result.exit_code == 0, result.output
     width, height = tile

@@ -10,17 +10,17 @@ import pytest
 
 
 @pytest.mark.parametrize("args,message", [
-    (("finetune", "{kitti}", "RUN", "--mode", "X"), "--mode must be S, M or MS"),
-    (("finetune", "{kitti}", "RUN", "--size", "128x64", "--batch-size", "2", "--init", "imagenet"), "--init imagenet needs torchvision's"),
-    (("finetune", "{kitti}", "RUN", "--size", "128x64", "--batch-size", "2", "--init", "notes.txt"),
+    (("finetune", "{kitti}", "--out", "RUN", "--mode", "X"), "'--mode': 'X' is not one of 'S', 'M', 'MS'"),
+    (("finetune", "{kitti}", "--out", "RUN", "--size", "128x64", "--batch-size", "2", "--init", "imagenet"), "--init imagenet needs torchvision's"),
+    (("finetune", "{kitti}", "--out", "RUN", "--size", "128x64", "--batch-size", "2", "--init", "notes.txt"),
      "notes.txt is a text file, not encoder weights; expected an encoder from `geopre export"),
     (("pretrain", "--shards", "SHARDS", "--out", "RUN", "--init", "notes.txt"),
      "notes.txt is a text file, not encoder weights; expected an encoder from `geopre export"),
-    (("finetune", "{kitti}", "RUN", "--log-every", "0"), "'--log-every': 0 is not in the range x>=1"),
-    (("finetune", "{kitti}", "RUN", "--workers", "-1"), "'--workers': -1 is not in the range x>=0"),
-    (("finetune", "{kitti}", "RUN", "--max-steps", "0"), "'--max-steps': 0 is not in the range x>=1"),
-    (("finetune", "{kitti}", "RUN", "--fraction", "0"), "'--fraction': 0.0 is not in the range 0<x<=1"),
-    (("finetune", "{kitti}", "RUN", "--device", "cuda"), "PyTorch sees no CUDA GPU"),
+    (("finetune", "{kitti}", "--out", "RUN", "--log-every", "0"), "'--log-every': 0 is not in the range x>=1"),
+    (("finetune", "{kitti}", "--out", "RUN", "--workers", "-1"), "'--workers': -1 is not in the range x>=0"),
+    (("finetune", "{kitti}", "--out", "RUN", "--max-steps", "0"), "'--max-steps': 0 is not in the range x>=1"),
+    (("finetune", "{kitti}", "--out", "RUN", "--fraction", "0"), "'--fraction': 0.0 is not in the range 0<x<=1"),
+    (("finetune", "{kitti}", "--out", "RUN", "--device", "cuda"), "PyTorch sees no CUDA GPU"),
     (("pretrain", "--shards", "SHARDS", "--out", "RUN", "--device", "cuda"), "PyTorch sees no CUDA GPU"),
     (("pretrain", "--shards", "SHARDS", "--out", "RUN", "--workers", "-2"), "'--workers': -2 is not in the range x>=0"),
     (("evaluate", "missing-run", "{kitti}"), "model not found"),
@@ -34,7 +34,7 @@ import pytest
     (("predict", "{model}", "{images}", "--out", "OUT", "--device", "cuda"), "PyTorch sees no CUDA GPU"),
     (("predict", "{model}", "{images}", "--out", "OUT", "--video-stride", "0"), "'--video-stride': 0 is not in"),
     (("predict", "last-only-run", "{images}", "--out", "OUT", "--best"), "no best.safetensors inside"),
-    (("export", "pretrain-run", "--out", "notes.txt/encoder.pth"), "notes.txt is a file, not a folder"),
+    (("export", "pretrain-run", "--output", "notes.txt/encoder.pth"), "notes.txt is a file, not a folder"),
 ])
 def test_bad_input_is_one_clear_line(synth_kitti_root, tiny_model_file, tmp_path, args, message):
     (tmp_path / "notes.txt").write_text("not an image")
