@@ -5,8 +5,9 @@ from geopre.reproduce.layout import Study
 from geopre.reproduce.presets import DEMO
 from geopre.reproduce.study import plan
 
-# The demo's stages at the smallest sizes that still run every one of them.
-TINY = replace(DEMO, videos=2, video_seconds=4.0, video_sizes=((320, 180),), video_render_scale=1.0,
+# The demo's stages at the smallest sizes that still run every one of them (6 s videos: the world may start a
+# drive waiting at lights for up to 4.5 s, and a clip needs moving frames).
+TINY = replace(DEMO, videos=2, video_seconds=6.0, video_sizes=((320, 180),), video_render_scale=1.0,
                ingest_size=(192, 64), kitti_frames=6, kitti_size=(96, 32), city_size=(64, 32),
                pretrain_size=(64, 32), pretrain_batch=2, pretrain_steps=2, train_size=(64, 32), finetune_batch=2,
                stereo_steps=2)
