@@ -8,7 +8,9 @@ end of the stream, goes to tarfile itself: pax and GNU long-name headers (the wr
 long or non-ASCII names), links, directories, sparse files, a compressed tar, a first block that is
 no plain header. Errors are tarfile's: data or padding cut short raises
 ``tarfile.ReadError("unexpected end of data")``; a first block that is no tar header raises (via
-tarfile); after that, a zero, short or invalid header block ends the archive quietly, as in tarfile.
+tarfile); after that, a zero block (or none) ends the archive, but where tarfile also ends quietly
+at an invalid or cut header block, losing the rest of the archive unnoticed, this raises
+``tarfile.ReadError`` so the loader counts the loss.
 Like webdataset's ``tar_file_iterator``, non-regular members and ``__...__`` metadata are left out.
 """
 
@@ -32,6 +34,10 @@ def tar_members(stream: BinaryIO) -> Iterator[tuple[str, bytes]]:
         if header is None:
             if first or is_valid_header(block):  # a member kind, or a stream, that tarfile reads
                 yield from tarfile_members(Replay(block, stream), compressed=first)
+            elif block.strip(b"\0"):
+                # tarfile ends here quietly, losing the rest of the shard unnoticed; a damaged or cut
+                # header is an error, so the loader counts and reports what was lost.
+                raise tarfile.ReadError("invalid header" if len(block) == BLOCK else "unexpected end of data")
             return
         name, size = header
         data = read_up_to(stream, size)
