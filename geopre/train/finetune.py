@@ -5,6 +5,8 @@ rate, train on shuffled batches (loss: :func:`~geopre.model.losses.depth_loss`),
 A run folder holds ``config.json``, ``model_info.json``, ``checkpoints/`` (resumable),
 ``metrics.csv`` + ``tensorboard/``, ``model.safetensors`` (last epoch), ``best.safetensors``
 (best validation epoch) and ``summary.json`` (every epoch's validation and the best one).
+The run folder, logs, checkpoints, NaN checks and Ctrl-C / SIGTERM are pretraining's too
+(:mod:`geopre.train.run`).
 """
 
 from __future__ import annotations
