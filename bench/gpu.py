@@ -69,7 +69,7 @@ def main(out: Path) -> None:
         from geopre.train.pretrain import PretrainConfig, pretrain as run_pretrain
 
         summary = run_pretrain(PretrainConfig(
-            shards=str(shards), out=run, size=SIZE, batch_size=2 if TINY else 20, steps=PRETRAIN_STEPS,
+            shards=str(shards), out=run, size=SIZE, batch_size=2 if TINY else 20, max_steps=PRETRAIN_STEPS,
             workers=2 if TINY else 8, init="scratch", log_every=10, val_every=PRETRAIN_STEPS,
             visual_every=PRETRAIN_STEPS, checkpoint_every=PRETRAIN_STEPS,
             samples_per_epoch=None if TINY else 2000), echo=print)  # few long epochs: fewer loader restarts
@@ -87,7 +87,7 @@ def main(out: Path) -> None:
         from geopre.train.finetune import FinetuneConfig, finetune as run_finetune
 
         summary = run_finetune(FinetuneConfig(
-            data_root=data, run_dir=run_dir, mode="S", width=SIZE[0], height=SIZE[1], batch_size=2 if TINY else 12,
+            data_root=data, run_dir=run_dir, mode="S", size=SIZE, batch_size=2 if TINY else 12,
             epochs=20, max_steps=FINETUNE_STEPS, init=init, workers=2 if TINY else 8, log_every=10, amp=amp))
         with (run_dir / "metrics.csv").open() as f:
             curve = [(int(float(r["step"])), round(float(r["val/abs_rel"]), 4)) for r in csv.DictReader(f)

@@ -47,9 +47,9 @@ def pretrain_step(runtime: Runtime):
 
 
 def monodepth2_m_step(runtime: Runtime):
-    config = FinetuneConfig(data_root=".", run_dir=".", width=WIDTH, height=HEIGHT, batch_size=BATCH)
+    config = FinetuneConfig(data_root=".", run_dir=".", size=(WIDTH, HEIGHT), batch_size=BATCH)
     model = runtime.prepare(DepthModel(config.arch, config.scales, "M")).train()
-    optimizer = torch.optim.Adam(model.parameters(), lr=config.learning_rate)
+    optimizer = torch.optim.Adam(model.parameters(), lr=config.lr)
     scaler = runtime.grad_scaler()
     prev, ref, nxt = _triplets(runtime).unbind(1)
     images = {"0": ref, "-1": prev, "1": nxt}

@@ -83,8 +83,9 @@ def main(argv: list[str] | None = None) -> None:
     except click.exceptions.Abort:
         click.echo("geopre: interrupted", err=True)
         sys.exit(130)
-    except KeyboardInterrupt:
-        click.echo("geopre: interrupted", err=True)
+    except KeyboardInterrupt as err:
+        # A training run's interruption says where it saved (geopre.train.run.RunInterrupted).
+        click.echo("geopre: interrupted" + (f": {err}" if str(err) else ""), err=True)
         sys.exit(130)
     except click.UsageError as err:
         # One line, like every other user mistake: click's usage block would bury the reason.

@@ -58,7 +58,7 @@ def schedule(frames: int, fraction: float, batch: int, steps: int, validations: 
     per_epoch = subset // batch
     epochs = max(1, round(steps / per_epoch))
     return {"batch_size": batch, "epochs": epochs, "decay_epochs": max(1, round(0.75 * epochs)),
-            "val_every": max(1, epochs // validations), "steps": epochs * per_epoch}
+            "val_every_epochs": max(1, epochs // validations), "steps": epochs * per_epoch}
 
 
 def plan(study: Study) -> list[Stage]:
@@ -175,7 +175,7 @@ def _pretrain(study: Study, mixture: str) -> None:
     every = max(1, p.pretrain_steps // 5)
     pretrain(PretrainConfig(
         shards=str(study.cache / "shards" / mixture), out=run, arch=p.arch, size=p.pretrain_size,
-        batch_size=p.pretrain_batch, steps=p.pretrain_steps, init="scratch", workers=p.workers,
+        batch_size=p.pretrain_batch, max_steps=p.pretrain_steps, init="scratch", workers=p.workers,
         device=study.device, log_every=max(1, p.pretrain_steps // 50), val_every=every, visual_every=every,
         checkpoint_every=every, resume=(run / "checkpoints").is_dir()), echo=lambda _: None)
     export_encoder(run, study.encoder(mixture))
@@ -193,9 +193,9 @@ def _finetune(study: Study, cell: Cell) -> None:
         init = cell.init
     run = study.run_dir(cell)
     finetune(FinetuneConfig(
-        data_root=study.kitti, run_dir=run, mode=cell.mode, arch=p.arch, width=p.train_size[0],
-        height=p.train_size[1], batch_size=plan_["batch_size"], epochs=plan_["epochs"],
-        decay_epochs=plan_["decay_epochs"], val_every=plan_["val_every"], start_depth=p.start_depth, init=init,
+        data_root=study.kitti, run_dir=run, mode=cell.mode, arch=p.arch, size=p.train_size,
+        batch_size=plan_["batch_size"], epochs=plan_["epochs"], decay_epochs=plan_["decay_epochs"],
+        val_every_epochs=plan_["val_every_epochs"], start_depth=p.start_depth, init=init,
         imagenet_weights=study.imagenet_weights, fraction=cell.fraction, seed=cell.seed, device=study.device,
         workers=p.workers, log_every=max(1, steps // 40), resume=(run / "checkpoints").is_dir()))
 

@@ -131,7 +131,11 @@ def check_finite(loss: torch.Tensor, step: int, last_good) -> None:
     """Raise :class:`TrainingDiverged` if ``loss`` is NaN or infinite. ``last_good`` is the newest
     checkpoint, or a callable returning it (looked up only when the loss is bad)."""
     if not torch.isfinite(loss.detach()).all():
-        last_good = last_good() if callable(last_good) else last_good
-        where = f"last good checkpoint: {last_good}" if last_good else "no checkpoint was written yet"
-        raise TrainingDiverged(f"loss is {loss.item()} at step {step}; stopped ({where}); "
-                               f"lower --lr or check the input data, then rerun with --resume")
+        raise diverged(f"loss is {loss.item()}", step, last_good() if callable(last_good) else last_good)
+
+
+def diverged(what: str, step: int, last_good: Path | None) -> TrainingDiverged:
+    """The one-line error of a run that diverged: what went bad, at which step, what to resume from."""
+    where = f"last good checkpoint: {last_good}" if last_good else "no checkpoint was written yet"
+    return TrainingDiverged(f"{what} at step {step}; stopped ({where}); "
+                            f"lower --lr or check the input data, then rerun with --resume")

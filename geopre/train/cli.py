@@ -91,7 +91,7 @@ def pretrain(shards, out, arch, size, batch_size, lr, steps, epochs, samples_per
 
     summary = _run(run, nproc, PretrainConfig(
         shards=shards, out=out, arch=arch, motion_dim=motion_dim, size=size, batch_size=batch_size, lr=lr,
-        alpha=alpha, beta=beta, steps=steps, epochs=epochs, samples_per_epoch=samples_per_epoch, init=init,
+        alpha=alpha, beta=beta, max_steps=steps, epochs=epochs, samples_per_epoch=samples_per_epoch, init=init,
         imagenet_weights=imagenet_weights, workers=workers, worker_kind=worker_kind, device=device, amp=amp,
         compile=compile_model, log_every=log_every, val_every=val_every, visual_every=visual_every,
         checkpoint_every=checkpoint_every, seed=seed, resume=resume), _echo)
@@ -179,12 +179,12 @@ def finetune(data_root, run_dir_positional, out, mode, split_dir, init, imagenet
 
     run_dir = out_dir_or_positional(out, run_dir_positional, "RUN_DIR")
     config = FinetuneConfig(
-        data_root=data_root, run_dir=run_dir, mode=mode.upper(), split_dir=split_dir, arch=arch, width=size[0],
-        height=size[1], batch_size=batch_size, learning_rate=lr, epochs=epochs, decay_epochs=decay_epochs,
+        data_root=data_root, run_dir=run_dir, mode=mode.upper(), split_dir=split_dir, arch=arch, size=size,
+        batch_size=batch_size, lr=lr, epochs=epochs, decay_epochs=decay_epochs,
         min_depth=min_depth, max_depth=max_depth, smoothness=smoothness, scales=scales, start_depth=start_depth,
         init=init, imagenet_weights=imagenet_weights, fraction=fraction, seed=seed, device=device, amp=amp,
         workers=workers, checkpoint_every=checkpoint_every, max_steps=max_steps, val_gt_frames=val_gt_frames,
-        val_every=val_every, log_every=log_every, resume=resume)
+        val_every_epochs=val_every, log_every=log_every, resume=resume)
     summary = _run(run, nproc, config)
     best = summary["best"]
     _echo(f"{summary['steps']} steps, {summary['epochs_done']} epochs in {summary['run_dir']}")

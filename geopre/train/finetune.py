@@ -5,6 +5,8 @@ rate, train on shuffled batches (loss: :func:`~geopre.model.losses.depth_loss`),
 A run folder holds ``config.json``, ``model_info.json``, ``checkpoints/`` (resumable),
 ``metrics.csv`` + ``tensorboard/``, ``model.safetensors`` (last epoch), ``best.safetensors``
 (best validation epoch) and ``summary.json`` (every epoch's validation and the best one).
+The run folder, logs, checkpoints, NaN checks and Ctrl-C / SIGTERM are pretraining's too
+(:mod:`geopre.train.run`).
 """
 
 from __future__ import annotations
@@ -21,16 +23,13 @@ import torch
 from geopre.data import kitti
 from geopre.data.depth_dataset import DepthDataConfig, KittiDepthDataset, frame_ids_for
 from geopre.errors import UserError, check_minimums
-from geopre.io import atomic_write_json, ensure_writable_dir
 from geopre.model.depth import depth_to_disp
 from geopre.model.losses import SMOOTHNESS_WEIGHT, depth_loss
 from geopre.model.resnet import INPUT_MULTIPLE
-from geopre.progress import progress
-from geopre.train.checkpoint import Checkpointer, check_finite
 from geopre.train.depth_model import (BEST_FILE, INFO_FILE, MODEL_FILE, DepthModel, ModelInfo,
                                       initialise_model, predict_disparity, save_model)
 from geopre.train.evaluate import kitti_protocol, score
-from geopre.train.logs import RunLog
+from geopre.train.run import TrainingRun
 from geopre.train.runtime import Runtime, unwrap
 from geopre.train.schedule import epoch_indices, set_lr, step_decay_lr, steps_per_epoch
 
@@ -45,10 +44,9 @@ class FinetuneConfig:
     mode: str = "M"  # S (stereo), M (monocular), MS (both); paper IV
     split_dir: Path | None = None  # folder with train_files.txt / val_files.txt; default DATA_ROOT/splits/<split>
     arch: str = "resnet18"  # paper's main table uses ResNet-18, as monodepth2
-    width: int = 640  # monodepth2 / paper IV training size
-    height: int = 192
+    size: tuple[int, int] = (640, 192)  # training resolution W x H, monodepth2 / paper IV
     batch_size: int = 12  # monodepth2 default
-    learning_rate: float = 1e-4  # Adam, monodepth2 default
+    lr: float = 1e-4  # Adam, monodepth2 default
     epochs: int = 20  # monodepth2 default
     decay_epochs: int = 15  # learning rate x decay_factor after this many epochs (monodepth2)
     decay_factor: float = 0.1
@@ -65,23 +63,26 @@ class FinetuneConfig:
     amp: bool = True
     workers: int = 4
     checkpoint_every: int = 0  # steps; 0 = at the end of every epoch only
-    max_steps: int | None = None  # stop early (smoke tests, time-boxed runs), at least 1; resumable
+    max_steps: int | None = None  # the run ends after this many optimiser steps, at most the epochs' (the
+    # learning-rate schedule is in epochs); default: every epoch. Smoke tests, time-boxed runs; resumable
     val_gt_frames: int = 16  # val frames scored with Eigen metrics after each validation (if velodyne exists)
-    val_every: int = 1  # epochs between validations (and model saves); the last epoch always validates
+    val_every_epochs: int = 1  # validations (and model saves) in epochs, as monodepth2; the last epoch always
+    # validates
     log_every: int = 50
     resume: bool = False
 
     def validate(self) -> None:
         frame_ids_for(self.mode)
-        if self.width % INPUT_MULTIPLE or self.height % INPUT_MULTIPLE:
-            raise UserError(f"--size {self.width}x{self.height}: both sides must be multiples of {INPUT_MULTIPLE}")
-        check_minimums(self, {"batch_size": 1, "epochs": 1, "scales": 1, "val_every": 1, "log_every": 1,
+        width, height = self.size
+        if width % INPUT_MULTIPLE or height % INPUT_MULTIPLE:
+            raise UserError(f"--size {width}x{height}: both sides must be multiples of {INPUT_MULTIPLE}")
+        check_minimums(self, {"batch_size": 1, "epochs": 1, "scales": 1, "val_every_epochs": 1, "log_every": 1,
                               "max_steps": 1, "workers": 0, "checkpoint_every": 0, "val_gt_frames": 0,
                               "decay_epochs": 0, "seed": 0})
         if not 0 < self.fraction <= 1:
             raise UserError(f"--fraction must be in (0, 1] (got {self.fraction})")
-        if not self.learning_rate > 0:
-            raise UserError(f"--lr must be positive (got {self.learning_rate})")
+        if not self.lr > 0:
+            raise UserError(f"--lr must be positive (got {self.lr})")
         if not self.min_depth > 0 or not self.max_depth > self.min_depth:
             raise UserError(f"need 0 < --min-depth < --max-depth (got {self.min_depth}, {self.max_depth})")
         if self.start_depth is not None and not self.min_depth < self.start_depth < self.max_depth:
@@ -159,23 +160,23 @@ def finetune(config: FinetuneConfig) -> dict:
     """Train a depth model as monodepth2 does; return (and write as summary.json) the run summary."""
     config.validate()
     runtime = Runtime.create(config.device, config.amp)
-    run_dir = ensure_writable_dir(config.run_dir) if runtime.is_main else Path(config.run_dir)
+    run = TrainingRun("finetune", config.run_dir, config.resume, runtime)
     torch.manual_seed(config.seed)
 
     # Data: monodepth2's split for the mode, a deterministic few-shot subset of it, val unaugmented.
     split_dir = Path(config.split_dir or Path(config.data_root) / "splits" / DEFAULT_SPLIT[config.mode])
-    data = DepthDataConfig(config.data_root, split_dir / "train_files.txt", config.width, config.height,
-                           config.mode, train=True, fraction=config.fraction, seed=config.seed)
-    train_set = KittiDepthDataset(data)
-    val_set = KittiDepthDataset(DepthDataConfig(config.data_root, split_dir / "val_files.txt", config.width,
-                                                config.height, config.mode, train=False))
+    width, height = config.size
+    train_set = KittiDepthDataset(DepthDataConfig(config.data_root, split_dir / "train_files.txt", width, height,
+                                                  config.mode, train=True, fraction=config.fraction, seed=config.seed))
+    val_set = KittiDepthDataset(DepthDataConfig(config.data_root, split_dir / "val_files.txt", width, height,
+                                                config.mode, train=False))
     steps_in_epoch = steps_per_epoch(len(train_set), config.batch_size, runtime.world_size)
     if steps_in_epoch == 0:
         raise UserError(f"{len(train_set)} training frames cannot fill one batch of {config.batch_size} "
                         f"per process; lower --batch-size or raise --fraction")
     baseline = train_set.calibration(train_set.entries[0].folder).stereo_baseline
-    info = ModelInfo(config.arch, config.scales, config.mode, config.width, config.height,
-                     config.min_depth, config.max_depth, baseline)
+    info = ModelInfo(config.arch, config.scales, config.mode, width, height, config.min_depth, config.max_depth,
+                     baseline)
 
     # Model and optimiser: Adam over depth and pose networks together (monodepth2).
     model = DepthModel(config.arch, config.scales, config.mode)
@@ -183,87 +184,72 @@ def finetune(config: FinetuneConfig) -> dict:
     if config.start_depth is not None:
         model.depth.decoder.start_at(depth_to_disp(config.start_depth, config.min_depth, config.max_depth))
     model = runtime.prepare(model)
-    optimizer = torch.optim.Adam(model.parameters(), lr=config.learning_rate)
+    optimizer = torch.optim.Adam(model.parameters(), lr=config.lr)
     scaler = runtime.grad_scaler()
-    checkpointer = Checkpointer(run_dir)
-    step, start_epoch, history = 0, 0, []
+    step, epoch, history = 0, 0, []
     if config.resume:
-        resumed = checkpointer.load(unwrap(model), optimizer, scaler)
-        step, start_epoch, history = resumed.step, resumed.epoch, resumed.extra.get("history", [])
-    elif runtime.is_main and checkpointer.latest() is not None:
-        raise UserError(f"{run_dir} already holds a run; pass --resume to continue it or choose a new RUN_DIR")
-    if runtime.is_main:
-        atomic_write_json(run_dir / "config.json", {k: str(v) if isinstance(v, Path) else v
-                                                    for k, v in asdict(config).items()})
-        atomic_write_json(run_dir / INFO_FILE, asdict(info))
-    log = RunLog(run_dir, enabled=runtime.is_main, resume_step=step if config.resume else None)
+        resumed = run.checkpoints.load(unwrap(model), optimizer, scaler)
+        step, epoch, history = resumed.step, resumed.epoch, resumed.extra.get("history", [])
+    max_steps = min(config.max_steps or math.inf, config.epochs * steps_in_epoch)
+    run.start(config, step, max_steps)
+    run.write_json(INFO_FILE, asdict(info))
     val_gts = val_ground_truth(val_set, config.val_gt_frames) if runtime.is_main else None
     val_loader = _loader(val_set, list(range(len(val_set))), config, runtime)
-    max_steps = config.max_steps or config.epochs * steps_in_epoch
 
-    def save_checkpoint(epoch: int) -> None:
-        if runtime.is_main:
-            log.flush()
-            checkpointer.save(step, epoch, unwrap(model), optimizer, scaler, extra={"history": history})
+    def save() -> Path | None:
+        # ``epoch`` is the epoch being trained (or validated): a resume redoes what it had left.
+        return run.save(step, epoch, model, optimizer, scaler, extra={"history": history})
 
     model.train()
-    epoch = start_epoch
     samples_per_s = float("nan")
-    bar = (progress(total=min(max_steps, config.epochs * steps_in_epoch), initial=step, desc="finetune", unit="step")
-           if runtime.is_main else None)
-    while epoch < config.epochs and step < max_steps:
-        lr = step_decay_lr(config.learning_rate, epoch, config.decay_epochs, config.decay_factor)
-        set_lr(optimizer, lr)
-        train_set.set_epoch(epoch)
-        # Resume mid-epoch: the epoch's order is recomputed and the batches already done skipped.
-        done = step - epoch * steps_in_epoch
-        indices = epoch_indices(len(train_set), config.batch_size, config.seed, epoch, runtime.rank,
-                                runtime.world_size)[done * config.batch_size:]
-        started, seen = time.perf_counter(), 0
-        for batch in _loader(train_set, indices, config, runtime):
-            batch = runtime.to_device(batch)
-            loss, parts = compute_loss(model, batch, config, runtime)
-            check_finite(loss, step, checkpointer.latest)
-            runtime.optimizer_step(loss, optimizer, scaler)
-            step += 1
-            seen += batch["K"].shape[0] * runtime.world_size
-            if step % config.log_every == 0 or step == 1:
-                samples_per_s = seen / (time.perf_counter() - started)
-                losses = runtime.mean_across_ranks({"train/loss": float(loss.detach()),
-                                                    **{f"train/{k}": float(v) for k, v in parts.items()}})
-                log.scalars(step, {**losses, "train/lr": lr, "train/samples_per_s": samples_per_s})
-                if bar is not None:
-                    bar.set_postfix(epoch=epoch + 1, loss=f"{losses['train/loss']:.4f}")
-            if bar is not None:
-                bar.update(1)
-            if config.checkpoint_every and step % config.checkpoint_every == 0:
-                save_checkpoint(epoch)
-            if step >= max_steps:
+    with run.training(save):
+        while step < max_steps:
+            lr = step_decay_lr(config.lr, epoch, config.decay_epochs, config.decay_factor)
+            set_lr(optimizer, lr)
+            train_set.set_epoch(epoch)
+            # Resume mid-epoch: the epoch's order is recomputed and the batches already done skipped.
+            done = step - epoch * steps_in_epoch
+            indices = epoch_indices(len(train_set), config.batch_size, config.seed, epoch, runtime.rank,
+                                    runtime.world_size)[done * config.batch_size:]
+            started, seen = time.perf_counter(), 0
+            for batch in _loader(train_set, indices, config, runtime):
+                batch = runtime.to_device(batch)
+                loss, parts = compute_loss(model, batch, config, runtime)
+                run.check(loss, step + 1)
+                logging_step = (step + 1) % config.log_every == 0 or step == 0
+                runtime.optimizer_step(loss, optimizer, scaler)
+                step += 1
+                seen += batch["K"].shape[0] * runtime.world_size
+                if logging_step:
+                    samples_per_s = seen / (time.perf_counter() - started)
+                    losses = runtime.mean_across_ranks({"train/loss": float(loss.detach()),
+                                                        **{f"train/{k}": float(v) for k, v in parts.items()}})
+                    run.log.scalars(step, {**losses, "train/lr": lr, "train/samples_per_s": samples_per_s})
+                    if run.bar is not None:
+                        run.bar.set_postfix(epoch=epoch + 1, loss=f"{losses['train/loss']:.4f}")
+                if config.checkpoint_every and step % config.checkpoint_every == 0:
+                    save()
+                run.step_done()
+                if step >= max_steps:
+                    break
+            if step < (epoch + 1) * steps_in_epoch:
+                save()  # stopped by max_steps inside the epoch; resume continues it
+                if runtime.is_main:  # a time-boxed run still leaves a model to evaluate or predict with
+                    save_model(run.out / MODEL_FILE, unwrap(model), info)
                 break
-        if step < (epoch + 1) * steps_in_epoch:
-            save_checkpoint(epoch)  # stopped by max_steps inside the epoch; resume continues it
-            if runtime.is_main:  # a time-boxed run still leaves a model to evaluate or predict with
-                save_model(run_dir / MODEL_FILE, unwrap(model), info)
-            break
-        epoch += 1
-        if runtime.is_main and (epoch % config.val_every == 0 or epoch == config.epochs):
-            val = validate(unwrap(model), val_loader, runtime, config, info, val_set, val_gts)
-            history.append({"epoch": epoch, "step": step, "lr": lr, **val})
-            log.scalars(step, val)
-            save_model(run_dir / MODEL_FILE, unwrap(model), info)
-            if best_epoch(history)["epoch"] == epoch:
-                save_model(run_dir / BEST_FILE, unwrap(model), info)
-        save_checkpoint(epoch)
+            if (epoch + 1) % config.val_every_epochs == 0 or epoch + 1 == config.epochs:
+                run.check_weights(model, step)  # a diverged epoch is never saved as the last or best model
+                if runtime.is_main:
+                    val = validate(unwrap(model), val_loader, runtime, config, info, val_set, val_gts)
+                    run.log.scalars(step, val)
+                    history = [*history, {"epoch": epoch + 1, "step": step, "lr": lr, **val}]
+                    save_model(run.out / MODEL_FILE, unwrap(model), info)
+                    if best_epoch(history)["epoch"] == epoch + 1:
+                        save_model(run.out / BEST_FILE, unwrap(model), info)
+            epoch += 1
+            save()
 
-    if bar is not None:
-        bar.close()
-    log.close()
-    summary = {"run_dir": str(run_dir), "mode": config.mode, "init": init_source, "steps": step,
-               "epochs_done": len(history), "train_frames": len(train_set), "val_frames": len(val_set),
-               "samples_per_s": samples_per_s if math.isfinite(samples_per_s) else None,
-               "history": history, "best": best_epoch(history) if history else None}
-    if runtime.is_main:
-        atomic_write_json(run_dir / "summary.json", summary)
-    runtime.close()
-    return summary
-
+    return run.finish({"run_dir": str(run.out), "mode": config.mode, "init": init_source, "steps": step,
+                       "epochs_done": len(history), "train_frames": len(train_set), "val_frames": len(val_set),
+                       "samples_per_s": samples_per_s if math.isfinite(samples_per_s) else None,
+                       "history": history, "best": best_epoch(history) if history else None})

@@ -3,8 +3,9 @@
 The whole loop is :func:`pretrain`, top to bottom: build the network, restore a checkpoint if
 resuming, then for each batch of triplets predict the flow from I_t to I_{t+1} and to I_{t-1},
 warp, and minimise photometric error + alpha * edge-aware smoothness (eq. 3-5) with Adam at a
-constant 1e-4 (III-D). Device, mixed precision, DDP, checkpoints and logs come from the shared
-pieces in :mod:`geopre.train.runtime`, :mod:`~geopre.train.checkpoint` and :mod:`~geopre.train.logs`.
+constant 1e-4 (III-D). Device, mixed precision and DDP come from :mod:`geopre.train.runtime`; the
+run folder, logs, checkpoints, NaN checks and Ctrl-C / SIGTERM from :mod:`geopre.train.run`,
+shared with fine-tuning.
 
 Data order is a function of (seed, epoch, rank): each epoch builds its loader from that seed, so a
 run resumed mid-epoch rebuilds the epoch's loader and skips the batches it had already used, and
@@ -16,23 +17,21 @@ from __future__ import annotations
 import json
 import logging
 import time
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 import torch
 
 from geopre.errors import UserError, check_minimums
-from geopre.io import atomic_write_json, ensure_writable_dir, save_png
+from geopre.io import save_png
 from geopre.model.flow import GeometricPretrainNet, PretrainModelConfig
 from geopre.model.geometry import upsample_flow, warp_with_flow
 from geopre.model.init import initialise_encoders
 from geopre.model.losses import photometric_error, pretrain_loss
-from geopre.progress import progress
 from geopre.shards.augment import AugmentConfig, prepare_batch
 from geopre.shards.read import LoaderConfig, train_loader, val_loader
-from geopre.train.checkpoint import Checkpointer, check_finite
-from geopre.train.logs import RunLog
+from geopre.train.run import TrainingRun
 from geopre.train.runtime import Runtime, unwrap
 from geopre.train import visuals
 
@@ -50,7 +49,8 @@ class PretrainConfig:
     lr: float = 1e-4  # Adam, constant throughout, paper III-D
     alpha: float = 0.001  # smoothness weight, paper III-B
     beta: float = 0.85  # SSIM weight in the photometric term, paper III-B
-    steps: int | None = None  # total optimiser steps; default: epochs x batches per epoch
+    max_steps: int | None = None  # the run ends after this many optimiser steps (may exceed --epochs);
+    # default: epochs x batches per epoch
     epochs: int = 10
     samples_per_epoch: int | None = None  # default: the train split's size from index.json
     init: str = "auto"  # auto (imagenet if its file is cached, else scratch) | scratch | imagenet | a weights
@@ -67,14 +67,13 @@ class PretrainConfig:
     checkpoint_every: int = 1000
     seed: int = 0
     resume: bool = False
-    extra: dict = field(default_factory=dict)
 
     def validate(self) -> None:
         width, height = self.size
         if width % 32 or height % 32:
             raise UserError(f"--size {width}x{height}: width and height must be multiples of 32 (e.g. 640x192)")
         check_minimums(self, {"batch_size": 1, "epochs": 1, "log_every": 1, "val_every": 1, "visual_every": 1,
-                              "checkpoint_every": 1, "steps": 1, "samples_per_epoch": 1, "motion_dim": 1,
+                              "checkpoint_every": 1, "max_steps": 1, "samples_per_epoch": 1, "motion_dim": 1,
                               "workers": 0, "seed": 0})
         if not self.lr > 0:
             raise UserError("--lr must be positive")
@@ -132,12 +131,7 @@ def visual(flows: dict, target: torch.Tensor, source: torch.Tensor, beta: float)
 def pretrain(config: PretrainConfig, echo=print) -> dict:
     config.validate()
     runtime = Runtime.create(config.device, config.amp)
-    out = Path(config.out)
-    if runtime.is_main:
-        ensure_writable_dir(out)
-    checkpoints = Checkpointer(out)
-    if not config.resume and checkpoints.latest() is not None:
-        raise UserError(f"{out} already holds a pretraining run: add --resume to continue it, or choose another --out")
+    run = TrainingRun("pretrain", config.out, config.resume, runtime)
 
     torch.manual_seed(config.seed)  # identical initial weights on every rank
     net = GeometricPretrainNet(PretrainModelConfig(arch=config.arch, motion_dim=config.motion_dim))
@@ -146,26 +140,22 @@ def pretrain(config: PretrainConfig, echo=print) -> dict:
     scaler = runtime.grad_scaler()
     step = 0
     if config.resume:
-        step = checkpoints.load(net, optimizer, scaler, restore_rng=False).step
+        step = run.checkpoints.load(net, optimizer, scaler, restore_rng=False).step
     model = runtime.prepare(net, config.compile)
-    runlog = RunLog(out, enabled=runtime.is_main, resume_step=step if config.resume else None)
-    if runtime.is_main:
-        atomic_write_json(out / "config.json", {**asdict(config), "out": str(out), "init_loaded": init,
-                                                "world_size": runtime.world_size})
 
     batches_per_epoch = len(train_loader(config.shards, _loader_config(config, 0, runtime.rank)))
-    total_steps = config.steps or config.epochs * batches_per_epoch
+    total_steps = config.max_steps or config.epochs * batches_per_epoch
     if runtime.is_main:
         echo(f"pretrain: {config.arch} from {init}, {batches_per_epoch} batches of {config.batch_size} per epoch, "
              f"{total_steps} steps on {runtime.device}" + (f" x {runtime.world_size} ranks" if runtime.distributed else ""))
+    run.start(config, step, total_steps, init_loaded=init, world_size=runtime.world_size)
     last_val = None
     started = time.perf_counter()
     samples_seen = 0
     window = (started, 0, 0.0)  # time, samples seen, seconds waited for batches
     waited = 0.0  # seconds the training loop spent waiting for its next batch
     skipped = [0, 0]  # training shards and samples the loaders skipped as unreadable (counted, warned)
-    bar = progress(total=total_steps, initial=step, desc="pretrain", unit="step") if runtime.is_main else None
-    try:
+    with run.training(save=lambda: run.save(step, step // batches_per_epoch, model, optimizer, scaler)):
         while step < total_steps:
             epoch = step // batches_per_epoch
             torch.manual_seed(config.seed * 100003 + epoch * 7919 + runtime.rank)  # augmentation draws
@@ -181,11 +171,8 @@ def pretrain(config: PretrainConfig, echo=print) -> dict:
                 batch = prepare_batch(raw, runtime.device)
                 flows, target, source = flow_pairs(model, batch, runtime)
                 loss, parts = pretrain_loss(flows, target, source, alpha=config.alpha, beta=config.beta)
+                run.check(loss, step + 1)
                 logging_step = (step + 1) % config.log_every == 0 or step + 1 == total_steps
-                if logging_step or (step + 1) % config.checkpoint_every == 0:
-                    # Checked when the loss is read anyway and before every checkpoint, not every
-                    # step: each check waits for the GPU and stops the CPU from queueing ahead.
-                    check_finite(loss, step + 1, checkpoints.latest)
                 runtime.optimizer_step(loss, optimizer, scaler)
                 step += 1
                 samples_seen += batch["images"].shape[0] * runtime.world_size
@@ -198,21 +185,20 @@ def pretrain(config: PretrainConfig, echo=print) -> dict:
                     window = (now, samples_seen, waited)
                     losses = runtime.mean_across_ranks({"loss": loss.item(), "photometric": float(parts["photometric"]),
                                                         "smoothness": float(parts["smoothness"])})
-                    loss_value = losses["loss"]
-                    runlog.scalars(step, {**losses, "samples_per_s": rate, "data_wait": data_wait})
-                    if bar is not None:
-                        bar.set_postfix(loss=f"{loss_value:.4f}", samples_s=f"{rate:.1f}", data_wait=f"{data_wait:.0%}")
+                    run.log.scalars(step, {**losses, "samples_per_s": rate, "data_wait": data_wait})
+                    if run.bar is not None:
+                        run.bar.set_postfix(loss=f"{losses['loss']:.4f}", samples_s=f"{rate:.1f}",
+                                            data_wait=f"{data_wait:.0%}")
                 if step % config.val_every == 0 or step == total_steps:
                     last_val = validate(unwrap(model), config, runtime)
-                    runlog.scalars(step, {"val_photometric": last_val})
+                    run.log.scalars(step, {"val_photometric": last_val})
                 if runtime.is_main and (step % config.visual_every == 0 or step == total_steps):
                     picture = visual(flows, target, source, config.beta)
-                    save_png(out / "visuals" / f"step_{step:08d}.png", picture)
-                    runlog.image(step, "pretrain/visual", picture)
+                    save_png(run.out / "visuals" / f"step_{step:08d}.png", picture)
+                    run.log.image(step, "pretrain/visual", picture)
                 if step % config.checkpoint_every == 0 or step == total_steps:
-                    _checkpoint(runtime, runlog, checkpoints, step, epoch, model, optimizer, scaler)
-                if bar is not None:
-                    bar.update(1)
+                    run.save(step, epoch, model, optimizer, scaler)
+                run.step_done()
                 if step >= total_steps or step % batches_per_epoch == 0:
                     break
                 asked = time.perf_counter()
@@ -220,32 +206,15 @@ def pretrain(config: PretrainConfig, echo=print) -> dict:
             if step == step_before:
                 raise UserError(f"no training batch could be read from {config.shards} "
                                 f"({loader.skips.shards} shards skipped as unreadable)")
-    except KeyboardInterrupt:
-        # Keep what was learnt: a resume continues from this step.
-        _checkpoint(runtime, runlog, checkpoints, step, step // batches_per_epoch, model, optimizer, scaler)
-        raise
-    finally:
-        if bar is not None:
-            bar.close()
-        runlog.close()
     seconds = time.perf_counter() - started
     skipped_shards, skipped_samples = runtime.sum_across_ranks(*skipped)
-    summary = {"steps": step, "final_loss": runlog.rows()[-1].get("loss") if runlog.rows() else None,
-               "val_photometric": last_val, "seconds": round(seconds, 1),
-               "samples_per_s": round(samples_seen / max(seconds, 1e-9), 2),
-               "data_wait_fraction": round(waited / max(seconds, 1e-9), 4), "init": init,
-               "checkpoint": str(checkpoints.latest()),
-               "skipped_shards": int(skipped_shards), "skipped_samples": int(skipped_samples)}
-    if runtime.is_main:
-        atomic_write_json(out / "summary.json", summary)
-    runtime.close()
-    return summary
-
-
-def _checkpoint(runtime, runlog, checkpoints, step, epoch, model, optimizer, scaler) -> None:
-    if runtime.is_main and step > 0:
-        runlog.flush()
-        checkpoints.save(step, epoch, unwrap(model), optimizer, scaler)
+    rows = run.log.rows()
+    return run.finish({"steps": step, "final_loss": rows[-1].get("loss") if rows else None,
+                       "val_photometric": last_val, "seconds": round(seconds, 1),
+                       "samples_per_s": round(samples_seen / max(seconds, 1e-9), 2),
+                       "data_wait_fraction": round(waited / max(seconds, 1e-9), 4), "init": init,
+                       "checkpoint": str(run.checkpoints.latest()),
+                       "skipped_shards": int(skipped_shards), "skipped_samples": int(skipped_samples)})
 
 
 def load_run_config(run_dir: Path) -> dict:

@@ -17,9 +17,9 @@ from geopre.errors import UserError
 def test_schedule_gives_every_fraction_the_same_steps():
     full = schedule(frames=400, fraction=1.0, batch=8, steps=150, validations=5)
     few = schedule(frames=400, fraction=0.05, batch=8, steps=150, validations=5)
-    assert full == {"batch_size": 8, "epochs": 3, "decay_epochs": 2, "val_every": 1, "steps": 150}
+    assert full == {"batch_size": 8, "epochs": 3, "decay_epochs": 2, "val_every_epochs": 1, "steps": 150}
     # 5 % of 400 = 20 frames = 2 batches an epoch: 75 epochs, validated every 15, decayed after 56
-    assert few == {"batch_size": 8, "epochs": 75, "decay_epochs": 56, "val_every": 15, "steps": 150}
+    assert few == {"batch_size": 8, "epochs": 75, "decay_epochs": 56, "val_every_epochs": 15, "steps": 150}
 
 
 def test_schedule_shrinks_the_batch_to_a_tiny_subset():

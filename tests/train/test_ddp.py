@@ -87,7 +87,7 @@ def one_thread_pretrain(config):
 
 
 def ddp_config(shards, out, **kw):
-    base = dict(shards=str(shards), out=out, size=SIZE, batch_size=PER_RANK, workers=0, steps=2, log_every=1,
+    base = dict(shards=str(shards), out=out, size=SIZE, batch_size=PER_RANK, workers=0, max_steps=2, log_every=1,
                 val_every=2, visual_every=2, checkpoint_every=2, device="cpu", init="scratch")
     return PretrainConfig(**{**base, **kw})
 
@@ -96,7 +96,7 @@ def test_only_rank_0_writes_and_a_ddp_run_resumes_at_its_step(pretrain_shards, t
     run = tmp_path / "run"
     first = launch(one_thread_pretrain, 2, ddp_config(pretrain_shards, run))
     assert first["steps"] == 2 and first["val_photometric"] > 0
-    resumed = launch(one_thread_pretrain, 2, ddp_config(pretrain_shards, run, steps=4, resume=True))
+    resumed = launch(one_thread_pretrain, 2, ddp_config(pretrain_shards, run, max_steps=4, resume=True))
     assert resumed["steps"] == 4
     with (run / "metrics.csv").open() as f:
         rows = list(csv.DictReader(f))

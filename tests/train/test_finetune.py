@@ -24,7 +24,7 @@ def kitti_tree(tmp_path_factory):
 
 
 def small(root, run_dir, **overrides) -> FinetuneConfig:
-    base = dict(data_root=root, run_dir=run_dir, mode="M", width=128, height=64, batch_size=2, epochs=3,
+    base = dict(data_root=root, run_dir=run_dir, mode="M", size=(128, 64), batch_size=2, epochs=3,
                 init="scratch", workers=0, device="cpu", log_every=5, val_gt_frames=3)
     base.update(overrides)
     return FinetuneConfig(**base)
@@ -86,11 +86,11 @@ def test_a_stopped_and_resumed_run_ends_with_the_same_weights(kitti_tree, tmp_pa
 
 @pytest.mark.parametrize("overrides,message", [
     (dict(mode="X"), "--mode must be S, M or MS"),
-    (dict(width=100), "multiples of 32"),
+    (dict(size=(100, 64)), "multiples of 32"),
     (dict(init="/nonexistent/encoder.pth"), "no such file"),
     (dict(batch_size=64), "cannot fill one batch"),
     (dict(start_depth=500.0), "--start-depth must lie between"),
-    (dict(val_every=0), "--val-every must be at least 1"),
+    (dict(val_every_epochs=0), "--val-every-epochs must be at least 1"),
 ])
 def test_bad_settings_are_user_errors(kitti_tree, tmp_path, overrides, message):
     with pytest.raises(UserError, match=message):
@@ -98,7 +98,7 @@ def test_bad_settings_are_user_errors(kitti_tree, tmp_path, overrides, message):
 
 
 def test_val_every_validates_every_nth_epoch_and_always_the_last(kitti_tree, tmp_path):
-    summary = finetune(small(kitti_tree, tmp_path / "run", mode="S", epochs=3, val_every=2, val_gt_frames=0,
+    summary = finetune(small(kitti_tree, tmp_path / "run", mode="S", epochs=3, val_every_epochs=2, val_gt_frames=0,
                              start_depth=10.0))
     assert [h["epoch"] for h in summary["history"]] == [2, 3]
     assert all("val/abs_rel" not in h for h in summary["history"])  # --val-gt-frames 0: photometric only

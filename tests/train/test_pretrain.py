@@ -25,7 +25,7 @@ def shards(pretrain_shards):
 
 
 def config(shards, out, **kw):
-    base = dict(shards=str(shards), out=out, size=(64, 32), batch_size=2, workers=0, steps=4, log_every=1,
+    base = dict(shards=str(shards), out=out, size=(64, 32), batch_size=2, workers=0, max_steps=4, log_every=1,
                 val_every=4, visual_every=4, checkpoint_every=2, device="cpu")
     base.update(kw)
     return PretrainConfig(**base)
@@ -105,14 +105,14 @@ def test_time_spent_waiting_for_batches_is_logged(shards, tmp_path, monkeypatch)
 
 @pytest.mark.parametrize("workers", [dict(workers=0), dict(workers=2, worker_kind="thread")])
 def test_resume_continues_the_loss_curve_exactly(shards, tmp_path, workers):
-    pretrain(config(shards, tmp_path / "straight", steps=6, **workers), echo=lambda _: None)
-    pretrain(config(shards, tmp_path / "stopped", steps=3, **workers), echo=lambda _: None)
-    pretrain(config(shards, tmp_path / "stopped", steps=6, resume=True, **workers), echo=lambda _: None)
+    pretrain(config(shards, tmp_path / "straight", max_steps=6, **workers), echo=lambda _: None)
+    pretrain(config(shards, tmp_path / "stopped", max_steps=3, **workers), echo=lambda _: None)
+    pretrain(config(shards, tmp_path / "stopped", max_steps=6, resume=True, **workers), echo=lambda _: None)
     assert losses(tmp_path / "stopped") == losses(tmp_path / "straight")
 
 
 def test_export_loads_strictly_into_torchvision_and_as_monodepth2(shards, tmp_path):
-    pretrain(config(shards, tmp_path / "run", steps=2), echo=lambda _: None)
+    pretrain(config(shards, tmp_path / "run", max_steps=2), echo=lambda _: None)
     monodepth2, plain = export_encoder(tmp_path / "run", tmp_path / "encoder.pth")
     resnet = torchvision.models.resnet18()
     resnet.fc = torch.nn.Identity()
@@ -136,7 +136,7 @@ class Monodepth2ResnetEncoder(torch.nn.Module):
 
 
 def test_export_writes_what_monodepth2_save_model_writes_and_loads_strictly(shards, tmp_path):
-    pretrain(config(shards, tmp_path / "run", steps=2), echo=lambda _: None)
+    pretrain(config(shards, tmp_path / "run", max_steps=2), echo=lambda _: None)
     monodepth2, _ = export_encoder(tmp_path / "run", tmp_path / "encoder.pth")
     saved = torch.load(monodepth2)
     model = Monodepth2ResnetEncoder()
@@ -153,7 +153,7 @@ def test_diverging_loss_stops_and_keeps_the_last_good_checkpoint(shards, tmp_pat
     from geopre.train.checkpoint import TrainingDiverged
 
     with pytest.raises(TrainingDiverged, match="last good checkpoint"):
-        pretrain(config(shards, tmp_path / "run", lr=1e20, steps=40, checkpoint_every=1), echo=lambda _: None)
+        pretrain(config(shards, tmp_path / "run", lr=1e20, max_steps=40, checkpoint_every=1), echo=lambda _: None)
     assert (tmp_path / "run" / "checkpoints" / "latest").exists()
 
 
