@@ -7,7 +7,7 @@ The ground truth is exported once to ``gt_depths.npz`` (beside the split file, o
 folder when that is read-only) and reused. Cityscapes: annotated frames of a split, bonnet cropped,
 median scaled, worst 5 % of pixel errors dropped (paper V-C).
 
-Writes ``eval_<dataset>_<split>.json`` (metrics, protocol, scale statistics) and ``.md`` (a
+Writes ``eval_<dataset>_<split>.json`` (metrics, each image's metrics, protocol, scale statistics) and ``.md`` (a
 markdown table row) to the output folder, and optionally the disparities as ``.npy``.
 """
 
@@ -86,9 +86,13 @@ def describe_stereo_scale(result: dict) -> str | None:
 
 
 def score(gts: list[np.ndarray], disps: list[np.ndarray], protocols: list[metrics.EvalProtocol]) -> dict:
-    """Per-image evaluation, averaged over images; adds the median-scaling ratio statistics."""
+    """Per-image evaluation, averaged over images; adds the median-scaling ratio statistics.
+
+    ``per_image`` keeps every image's metrics (in split order) so that paired comparisons and
+    bootstrap intervals over test frames can be computed from the JSON alone."""
     results = [metrics.evaluate_depth_pair(gt, disp, **asdict(p)) for gt, disp, p in zip(gts, disps, protocols)]
-    summary: dict = {"metrics": metrics.aggregate([r.errors for r in results]), "images": len(results)}
+    summary: dict = {"metrics": metrics.aggregate([r.errors for r in results]), "images": len(results),
+                     "per_image": {name: [round(r.errors[name], 6) for r in results] for name in metrics.METRIC_NAMES}}
     ratios = [r.scale_ratio for r in results if r.scale_ratio is not None]
     if ratios:
         median, std = metrics.scale_ratio_summary(ratios)
