@@ -4,7 +4,8 @@ Read :func:`finetune` top to bottom: build data and model, then for every epoch 
 rate, train on shuffled batches (loss: :func:`~geopre.model.losses.depth_loss`), validate, save.
 A run folder holds ``config.json``, ``model_info.json``, ``checkpoints/`` (resumable),
 ``metrics.csv`` + ``tensorboard/``, ``model.safetensors`` (last epoch), ``best.safetensors``
-(best validation epoch) and ``summary.json`` (every epoch's validation and the best one).
+(best validation epoch), ``summary.json`` (every epoch's validation and the best one) and, with
+``keep_validated``, ``validated/step_<N>.safetensors`` (every validated model).
 """
 
 from __future__ import annotations
@@ -36,6 +37,7 @@ from geopre.train.schedule import epoch_indices, set_lr, step_decay_lr, steps_pe
 
 # monodepth2 trains S on the Eigen full split and M / MS on Zhou's split (static frames removed).
 DEFAULT_SPLIT = {"S": "eigen_full", "M": "eigen_zhou", "MS": "eigen_zhou"}
+VALIDATED_DIR = "validated"
 
 
 @dataclass(frozen=True)
@@ -68,6 +70,7 @@ class FinetuneConfig:
     max_steps: int | None = None  # stop early (smoke tests, time-boxed runs), at least 1; resumable
     val_gt_frames: int = 16  # val frames scored with Eigen metrics after each validation (if velodyne exists)
     val_every: int = 1  # epochs between validations (and model saves); the last epoch always validates
+    keep_validated: bool = False  # also keep each validated model as validated/step_<N>.safetensors
     log_every: int = 50
     resume: bool = False
 
@@ -251,6 +254,9 @@ def finetune(config: FinetuneConfig) -> dict:
             history.append({"epoch": epoch, "step": step, "lr": lr, **val})
             log.scalars(step, val)
             save_model(run_dir / MODEL_FILE, unwrap(model), info)
+            if config.keep_validated:  # test scores along training (the study's gain-vs-steps curves)
+                save_model(ensure_writable_dir(run_dir / VALIDATED_DIR) / f"step_{step:06d}.safetensors",
+                           unwrap(model), info)
             if best_epoch(history)["epoch"] == epoch:
                 save_model(run_dir / BEST_FILE, unwrap(model), info)
         save_checkpoint(epoch)
