@@ -132,6 +132,19 @@ def kitti_ground_truth(config: EvaluateConfig, split_file: Path, out_dir: Path, 
     return kitti.load_gt_depths(target)
 
 
+def cityscapes_frames(data_root: Path, split: str) -> list[tuple[str, object]]:
+    """(split, frame) of every annotated frame of ``split``; "all": of every split, for a tree kept
+    only for testing."""
+    splits = CITYSCAPES_SPLITS if split == "all" else (split,)
+    frames = [(name, f) for name in splits
+              if split != "all" or (Path(data_root) / "leftImg8bit_sequence" / name).is_dir()
+              for fs in cityscapes.list_sequences(data_root, name).values() for f in fs
+              if cityscapes.disparity_path(data_root, name, f).is_file()]
+    if not frames:
+        raise UserError(f"{data_root}: no Cityscapes frame of split {split!r} has a disparity map")
+    return frames
+
+
 def evaluate(config: EvaluateConfig) -> dict:
     """Run the evaluation, write JSON + markdown (+ predictions); return the JSON's content."""
     if config.dataset not in ("kitti", "cityscapes"):
@@ -168,14 +181,7 @@ def evaluate(config: EvaluateConfig) -> dict:
         disps = predict_files(model, info, paths, device, config.batch_size, desc="evaluate",
                               post_process=config.post_process)
     else:
-        # "all": every annotated frame of every split, for a tree kept only for testing.
-        splits = CITYSCAPES_SPLITS if config.split == "all" else (config.split,)
-        frames = [(split, f) for split in splits
-                  if config.split != "all" or (Path(config.data_root) / "leftImg8bit_sequence" / split).is_dir()
-                  for fs in cityscapes.list_sequences(config.data_root, split).values() for f in fs
-                  if cityscapes.disparity_path(config.data_root, split, f).is_file()]
-        if not frames:
-            raise UserError(f"{config.data_root}: no Cityscapes frame of split {config.split!r} has a disparity map")
+        frames = cityscapes_frames(config.data_root, config.split)
         gts = [cityscapes.read_depth(config.data_root, split, f) for split, f in frames]
         paths = [cityscapes.image_path(config.data_root, split, f) for split, f in frames]
         # The network sees the image without the ego car, and is scored on the same rows.

@@ -10,7 +10,7 @@ import pytest
 from geopre.reproduce.layout import Cell, Study
 from geopre.reproduce.presets import DEMO, PRESETS, get_preset
 from geopre.reproduce.report import claim_verdict, code_commit, command_line, mean_std, summarise, wall_seconds
-from geopre.reproduce.study import plan, run_study, schedule
+from geopre.reproduce.study import estimate_seconds, plan, run_study, schedule
 from geopre.errors import UserError
 
 
@@ -52,13 +52,25 @@ def test_wall_time_counts_each_run_and_a_dead_run_until_its_last_stage():
 def test_cells_cover_inits_fractions_and_seeds(tmp_path):
     study = Study(PRESETS["small"], tmp_path)
     cells = study.cells()
-    assert len(cells) == 3 * 3 * 3 + 3 * 3  # S: inits x fractions x seeds; M: inits x seeds
+    assert len(cells) == 2 * 2 * 5 + 2 * 5  # S: inits x fractions x seeds; M: inits x seeds
     assert len({c.name for c in cells}) == len(cells)
     assert Cell("S", 0.05, "geo-d", 2).name == "S_005pct_geo-d_seed2"
     names = [s.name for s in plan(study)]
-    assert names[-1] == "finetune + evaluate M_100pct_geo-kcd_seed2" and len(names) == len(set(names))
+    assert names[-1] == "finetune + evaluate M_100pct_geo-d_seed4" and len(names) == len(set(names))
+    # ImageNet weights add the paper's comparator and the paper's d: ImageNet, then geometric pretraining
     with_imagenet = Study(PRESETS["small"], tmp_path, imagenet_weights=tmp_path / "w.pth")
-    assert "imagenet" in with_imagenet.inits
+    assert with_imagenet.inits == ["scratch", "geo-d", "imagenet", "geo-imagenet-d"]
+    assert with_imagenet.pretrainings == ["d", "imagenet-d"]
+    assert [Study.comparator(i) for i in with_imagenet.inits[1:]] == ["scratch", "scratch", "imagenet"]
+    assert "pretrain + export imagenet-d" in [s.name for s in plan(with_imagenet)]
+
+
+def test_small_fits_two_hours_and_medium_one_night_on_two_cores(tmp_path):
+    """Priced with the stage rates measured on a 2-core CPU (PRIOR_RATES), two trainings at a time."""
+    small, medium = (estimate_seconds(Study(PRESETS[name], tmp_path, jobs=2)) for name in ("small", "medium"))
+    assert small <= 2 * 3600 and medium <= 8 * 3600
+    assert len(PRESETS["small"].seeds) >= 5 and len(PRESETS["medium"].seeds) >= 5
+    assert PRESETS["small"].kitti_test_drives >= 6
 
 
 def test_unknown_preset_and_missing_files_are_user_errors(tmp_path):
