@@ -90,6 +90,12 @@ def load_baselines(study: Study) -> dict:
     return json.loads(path.read_text()) if path.is_file() else {}
 
 
+def constant_baseline(study: Study) -> dict[str, float]:
+    """Eigen-test metrics of a constant depth at each test image's true median (the baselines stage's
+    median-scaled constant)."""
+    return load_baselines(study)["kitti"]["M"]["constant"]
+
+
 def best_prior(baselines: dict, dataset: str, mode: str) -> dict[str, float] | None:
     """Per metric, the better of the per-pixel median and mean priors: the bar a model must clear."""
     rows = baselines.get(dataset, {}).get("M" if dataset == "kitti" and mode == "M" else "S")
