@@ -41,6 +41,9 @@ class Stage:
     output: Path  # exists once the stage has finished
     run: Callable[[], Any]  # picklable (a module-level function or a partial of one) when parallel
     parallel: bool = False
+    # A parallel stage that needs the stages before it (a fine-tuning that loads a pretrained
+    # encoder) starts a new group: it runs only once every stage before it has finished.
+    after_previous: bool = False
 
 
 def format_minutes(seconds: float) -> str:
@@ -118,7 +121,7 @@ class StageRunner:
             while index < len(stages):
                 end = index + 1
                 if stages[index].parallel and self.jobs > 1:
-                    while end < len(stages) and stages[end].parallel:
+                    while end < len(stages) and stages[end].parallel and not stages[end].after_previous:
                         end += 1
                     self._run_parallel(stages, index, end)
                 elif not self.is_done(stages[index]):

@@ -96,11 +96,12 @@ def plan(study: Study) -> list[Stage]:
     for pretraining in study.pretrainings:
         stages.append(Stage(f"pretrain + export {pretraining}", "pretrain", p.pretrain_steps,
                             study.encoder(pretraining), partial(_pretrain, study, pretraining), parallel=True))
-    for cell in study.cells():
+    for k, cell in enumerate(study.cells()):
         steps = p.stereo_steps if cell.mode == "S" else p.mono_steps
         last_eval = CITY_EVAL if p.city_test_sequences else KITTI_EVAL
         stages.append(Stage(f"finetune + evaluate {cell.name}", f"finetune-{cell.mode}", steps,
-                            study.run_dir(cell) / last_eval, partial(_cell, study, cell), parallel=True))
+                            study.run_dir(cell) / last_eval, partial(_cell, study, cell), parallel=True,
+                            after_previous=k == 0))  # every encoder exported before the first cell
     return stages
 
 
@@ -187,7 +188,9 @@ def _pretrain(study: Study, pretraining: str) -> None:
     pretrain(PretrainConfig(
         shards=str(study.cache / "shards" / mixture), out=run, arch=p.arch, size=p.pretrain_size,
         batch_size=p.pretrain_batch, steps=p.pretrain_steps, workers=p.workers,
-        init="imagenet" if pretraining != mixture else "scratch", imagenet_weights=study.imagenet_weights,
+        init="imagenet" if pretraining != mixture else "scratch",
+        # a str: pretrain writes its config as JSON and (for now) does not convert a Path
+        imagenet_weights=str(study.imagenet_weights) if study.imagenet_weights else None,
         device=study.device, log_every=max(1, p.pretrain_steps // 50), val_every=every, visual_every=every,
         checkpoint_every=every, resume=(run / "checkpoints").is_dir()), echo=lambda _: None)
     export_encoder(run, study.encoder(mixture))

@@ -101,3 +101,24 @@ def test_an_attempt_killed_without_a_word_is_marked_and_kept_out_of_the_rates(tm
     assert state.state["stages"]["b"]["untimed_attempts"] == 1 and state.state["stages"]["b"]["resumed"]
     state.state["stages"] = {"b": state.state["stages"]["b"]}
     assert state.rate("kind") == 10.0  # only the untimed record is left: the prior rate stands
+
+
+def wait_for_other(path: Path, other: Path) -> None:
+    """Finish when ``other`` has started or after 3 s; say which (the overlap the barrier forbids)."""
+    import time
+
+    for _ in range(30):
+        if other.exists():
+            path.write_text("overlap")
+            return
+        time.sleep(0.1)
+    path.write_text("alone")
+
+
+def test_a_stage_after_previous_waits_for_the_parallel_group_before_it(tmp_path):
+    first = Stage("pretrain", "kind", 1, tmp_path / "first", partial(wait_for_other, tmp_path / "first",
+                                                                       tmp_path / "second"), parallel=True)
+    second = Stage("finetune", "kind", 1, tmp_path / "second", partial(touch, tmp_path / "second", tmp_path / "log"),
+                   parallel=True, after_previous=True)
+    StageRunner(tmp_path, {}, lambda _: None, jobs=2).run([first, second])
+    assert (tmp_path / "first").read_text() == "alone"
