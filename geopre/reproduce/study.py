@@ -193,7 +193,7 @@ def _pretrain(study: Study, pretraining: str) -> None:
         imagenet_weights=str(study.imagenet_weights) if study.imagenet_weights else None,
         device=study.device, log_every=max(1, p.pretrain_steps // 50), val_every=every, visual_every=every,
         checkpoint_every=every, resume=(run / "checkpoints").is_dir()), echo=lambda _: None)
-    export_encoder(run, study.encoder(mixture))
+    export_encoder(run, study.encoder(pretraining))
 
 
 def _finetune(study: Study, cell: Cell) -> None:
