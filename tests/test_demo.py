@@ -28,7 +28,7 @@ def test_demo_runs_the_studys_stages_and_reports_against_a_constant_baseline(tmp
     assert f"baseline    abs_rel {result['constant_baseline']['abs_rel']:.3f}" in text
     assert 0 < result["constant_baseline"]["abs_rel"] < 1
     assert result["picture"].stat().st_size > 1000 and str(result["picture"]) in text
-    assert "input | geometric (kcd) | true depth (renderer)" in text
+    assert "input | geometric kcd (no ImageNet) | true depth (renderer)" in text
     # A rerun reuses every cached stage instead of making it again.
     made = {p: p.stat().st_mtime_ns for p in (tmp_path / "cache").rglob("*")
             if p.suffix in (".mp4", ".png", ".bin", ".tar", ".pth", ".safetensors") and "visuals" not in p.parts}

@@ -1,7 +1,9 @@
 """What a study is and where its files lie: the stages write them (study.py), the report reads them.
 
-Folder layout under ``OUT``: ``REPORT.md`` and ``figures/`` (small, meant to be read and kept),
-``cache/`` (the world, shards, training runs: large, regenerable), ``stages.json``.
+Folder layout under ``OUT``: ``REPORT.md``, ``figures/``, ``baselines.json``, ``evals/<cell>.json``
+(each run's test scores, per image, and its test scores along training) and ``curves/<cell>.json``
+(its validation history): small, meant to be read and committed with the report. ``cache/`` (the
+world, shards, training runs: large, regenerable), ``stages.json`` (what ran, for how long).
 """
 
 from __future__ import annotations
@@ -21,7 +23,7 @@ class Cell:
 
     mode: str  # S or M
     fraction: float
-    init: str  # "scratch", "imagenet", or "geo-<mixture>"
+    init: str  # "scratch", "imagenet", "geo-<mixture>" or "geo-imagenet-<mixture>"
     seed: int
 
     @property
@@ -54,16 +56,31 @@ class Study:
     def cityscapes_test(self) -> Path:
         return self.cache / "cityscapes_test"
 
-    def encoder(self, mixture: str) -> Path:
-        return self.cache / "pretrain" / mixture / "encoder.pth"
+    @property
+    def pretrainings(self) -> list[str]:
+        """One pretraining per mixture from scratch and, given ImageNet weights, one from ImageNet
+        (``imagenet-<mixture>``: the paper's encoders start from ImageNet)."""
+        mixtures = list(self.preset.mixtures)
+        return mixtures + ([f"imagenet-{m}" for m in mixtures] if self.imagenet_weights else [])
+
+    def encoder(self, pretraining: str) -> Path:
+        return self.cache / "pretrain" / pretraining / "encoder.pth"
 
     def run_dir(self, cell: Cell) -> Path:
         return self.cache / "finetune" / cell.name
 
     @property
     def inits(self) -> list[str]:
+        """``scratch``, ``geo-<pretraining>`` for each pretraining, and ``imagenet`` with ImageNet weights."""
         inits = (["scratch"] if self.preset.scratch else []) + [f"geo-{m}" for m in self.preset.mixtures]
-        return inits + (["imagenet"] if self.imagenet_weights else [])
+        if self.imagenet_weights:
+            inits += ["imagenet"] + [f"geo-imagenet-{m}" for m in self.preset.mixtures]
+        return inits
+
+    @staticmethod
+    def comparator(init: str) -> str:
+        """The init a geometric one is compared with: what its pretraining started from."""
+        return "imagenet" if init.startswith("geo-imagenet-") else "scratch"
 
     def cells(self) -> list[Cell]:
         p = self.preset

@@ -1,9 +1,12 @@
 """``REPORT.md`` and its figures, from the files the study's stages wrote (nothing is re-measured).
 
 Every number comes from a run folder: ``summary.json`` (validation history), the evaluation JSONs
-(test metrics), the pretraining logs, and ``stages.json`` (wall times). :func:`claim_verdict` turns
-seed-level numbers into the sentence each claim gets; it says "not shown" when the difference is
-within the seeds' spread rather than pretending a small gap is a result.
+(test metrics, per image, for the selected model and every validated one), ``baselines.json``, the
+pretraining logs, and ``stages.json`` (wall times). :func:`compare` turns paired seeds and per-frame
+errors into a comparison (paired t-test, bootstrap interval, Holm over the claim's comparisons:
+:mod:`geopre.reproduce.statistics`); a model that does not beat the per-pixel prior "did not learn"
+and supports no claim. The small files a reader needs to re-check the report are copied to
+``OUT/evals/`` and ``OUT/curves/`` (:func:`export_small_files`).
 """
 
 from __future__ import annotations
@@ -20,8 +23,11 @@ from pathlib import Path
 import numpy as np
 
 from geopre.io import atomic_write_text, ensure_writable_dir, save_png
+from geopre.io import atomic_write_json
+from geopre.reproduce import statistics
 from geopre.reproduce.layout import CITY_EVAL, KITTI_EVAL, Study
 from geopre.reproduce.stages import Stage
+from geopre.train.finetune import VALIDATED_DIR
 from geopre.train.metrics import METRIC_NAMES
 
 LOWER_IS_BETTER = {"abs_rel", "sq_rel", "rmse", "rmse_log"}
@@ -34,54 +40,127 @@ def mean_std(values: list[float]) -> tuple[float, float]:
     return float(array.mean()), float(array.std(ddof=1)) if len(array) > 1 else 0.0
 
 
-def claim_verdict(baseline: list[float], candidate: list[float], lower_is_better: bool = True) -> str:
-    """"held", "reversed" or "not shown": does ``candidate`` beat ``baseline`` beyond seed noise?
-
-    The gap of the means must exceed the standard error of that gap (Welch's, one sigma) for a
-    verdict either way: with 3 seeds per cell, smaller gaps are indistinguishable from reseeding.
-    """
-    (mb, sb), (mc, sc) = mean_std(baseline), mean_std(candidate)
-    gain = (mb - mc) if lower_is_better else (mc - mb)
-    noise = math.sqrt(sb ** 2 / len(baseline) + sc ** 2 / len(candidate))
-    if gain > noise:
-        return "held"
-    if -gain > noise:
-        return "reversed"
-    return "not shown"
-
-
 def collect(study: Study) -> list[dict]:
     """One record per fine-tuning cell that has its evaluations (``city`` is None without a
-    generalisation test set)."""
+    generalisation test set); ``along`` is the KITTI-style test score of every validated model."""
     records = []
     for cell in study.cells():
         run = study.run_dir(cell)
         try:
-            kitti = json.loads((run / KITTI_EVAL).read_text())["metrics"]
-            city = json.loads((run / CITY_EVAL).read_text())["metrics"] if study.preset.city_test_sequences else None
+            kitti = json.loads((run / KITTI_EVAL).read_text())
+            city = json.loads((run / CITY_EVAL).read_text()) if study.preset.city_test_sequences else None
             summary = json.loads((run / "summary.json").read_text())
         except FileNotFoundError:
             continue
-        records.append({"cell": cell, "kitti": kitti, "city": city, "summary": summary, "summary_dir": run})
+        along = []
+        for folder in sorted((run / VALIDATED_DIR).glob("step_*")):
+            if (folder / KITTI_EVAL).is_file():
+                along.append({"step": int(folder.name[5:]),
+                              "metrics": json.loads((folder / KITTI_EVAL).read_text())["metrics"]})
+        history = [h for h in summary["history"] if "val/abs_rel" in h]
+        converged = statistics.convergence([h["step"] for h in history], [h["val/abs_rel"] for h in history],
+                                           summary["steps"])
+        records.append({"cell": cell, "kitti": kitti["metrics"], "city": city["metrics"] if city else None,
+                        "kitti_frames": kitti.get("per_image"), "city_frames": city.get("per_image") if city else None,
+                        "summary": summary, "summary_dir": run, "along": along, "convergence": converged,
+                        "final": along[-1]["metrics"] if along else None})
     return records
 
 
-def constant_baseline(study: Study) -> dict[str, float]:
-    """Eigen-test metrics of a constant depth at each image's true median, on the study's test frames."""
-    from geopre.data import kitti
-    from geopre.train.metrics import constant_depth_errors
+def export_small_files(study: Study, records: list[dict]) -> None:
+    """``OUT/evals/<cell>.json`` (test scores, per image, and along training) and
+    ``OUT/curves/<cell>.json`` (validation history and the convergence check): small files to
+    commit with the report, from which every table and verdict can be recomputed."""
+    for r in records:
+        name = r["cell"].name
+        atomic_write_json(study.out / "evals" / f"{name}.json", {
+            "cell": asdict(r["cell"]), "selected": r["summary"]["best"],
+            "kitti": {"metrics": r["kitti"], "per_image": r["kitti_frames"]},
+            "city": None if r["city"] is None else {"metrics": r["city"], "per_image": r["city_frames"]},
+            "along_training": r["along"]})
+        atomic_write_json(study.out / "curves" / f"{name}.json", {
+            "cell": asdict(r["cell"]), "steps": r["summary"]["steps"], "history": r["summary"]["history"],
+            "convergence": r["convergence"]})
 
-    split_file = study.kitti / "splits" / "eigen" / "test_files.txt"
-    gt_file = split_file.parent / "gt_depths.npz"
-    if not gt_file.is_file():  # evaluate exports it beside the split on its first run
-        kitti.export_gt_depths(study.kitti, split_file, gt_file)
-    return constant_depth_errors(kitti.load_gt_depths(gt_file))
+
+def load_baselines(study: Study) -> dict:
+    from geopre.reproduce.study import BASELINES_FILE
+
+    path = study.out / BASELINES_FILE
+    return json.loads(path.read_text()) if path.is_file() else {}
+
+
+def constant_baseline(study: Study) -> dict[str, float]:
+    """Eigen-test metrics of a constant depth at each test image's true median (the baselines stage's
+    median-scaled constant)."""
+    return load_baselines(study)["kitti"]["M"]["constant"]
+
+
+def best_prior(baselines: dict, dataset: str, mode: str) -> dict[str, float] | None:
+    """Per metric, the better of the per-pixel median and mean priors: the bar a model must clear."""
+    rows = baselines.get(dataset, {}).get("M" if dataset == "kitti" and mode == "M" else "S")
+    if not rows:
+        return None
+    priors = [rows[name] for name in ("per-pixel median", "per-pixel mean")]
+    return {m: (max if m in ("a1", "a2", "a3") else min)(p[m] for p in priors) for m in METRIC_NAMES}
+
+
+def learned(records, baselines, mode, fraction, init, dataset) -> bool | None:
+    """Did the cells' mean beat the per-pixel prior on abs_rel and rmse? None: nothing to judge."""
+    prior = best_prior(baselines, dataset, mode)
+    abs_rel = _values(records, mode, fraction, init, dataset, "abs_rel")
+    if prior is None or not abs_rel:
+        return None
+    rmse = _values(records, mode, fraction, init, dataset, "rmse")
+    return statistics.beats_prior({"abs_rel": float(np.mean(abs_rel)), "rmse": float(np.mean(rmse))}, prior)
+
+
+def compare(records, baselines, mode, fraction, dataset, init, base_init) -> dict | None:
+    """The seeds both inits ran, paired: per-seed abs_rel gap (t-test) and the seeds x frames interval."""
+    def by_seed(which):
+        return {r["cell"].seed: r for r in records if r[dataset] is not None and r["cell"].mode == mode
+                and r["cell"].fraction == fraction and r["cell"].init == which}
+
+    base, cand = by_seed(base_init), by_seed(init)
+    seeds = sorted(set(base) & set(cand))
+    if len(seeds) < 2:
+        return None
+    b = [base[s][dataset]["abs_rel"] for s in seeds]
+    c = [cand[s][dataset]["abs_rel"] for s in seeds]
+    test = statistics.paired_t_test(b, c)
+    frames = f"{dataset}_frames"
+    interval = None
+    if all(base[s][frames] and cand[s][frames] for s in seeds):
+        interval = statistics.bootstrap_gap_interval(np.array([base[s][frames]["abs_rel"] for s in seeds]),
+                                                     np.array([cand[s][frames]["abs_rel"] for s in seeds]))
+    learnt = [learned(records, baselines, mode, fraction, i, dataset) for i in (base_init, init)]
+    return {"mode": mode, "fraction": fraction, "dataset": dataset, "init": init, "base": base_init,
+            "seeds": seeds, "base_mean": float(np.mean(b)), "cand_mean": float(np.mean(c)), "test": test,
+            "interval": interval, "learned": all(x is not False for x in learnt)}
+
+
+def judge(comparisons: list[dict]) -> list[dict]:
+    """Holm over one claim's comparisons, then each verdict: "did not learn" when either side is not
+    below the per-pixel prior, else :func:`statistics.comparison_verdict`."""
+    adjusted = statistics.holm([c["test"].p for c in comparisons])
+    for c, p in zip(comparisons, adjusted):
+        c["adjusted_p"] = p
+        if not c["learned"]:
+            c["verdict"] = "did not learn"
+        elif c["interval"] is None:
+            c["verdict"] = "not shown"
+        else:
+            c["verdict"] = statistics.comparison_verdict(p, c["interval"])
+    return comparisons
 
 
 def summarise(verdicts: list[str]) -> str:
-    """One claim's verdict from its comparisons' (see :func:`claim_verdict`), with the counts."""
+    """One claim's verdict from its comparisons' (see :func:`judge`), with the counts."""
     n, held, reversed_ = len(verdicts), verdicts.count("held"), verdicts.count("reversed")
-    rest = "" if held + reversed_ == n else ", the rest within the seeds' spread"
+    untrained = verdicts.count("did not learn")
+    rest = "" if held + reversed_ == n else ", the rest not shown or untrained"
+    if untrained == n:
+        return f"not measured: no comparison had two models that learned (all {n} did not learn)"
     if held == n:
         return f"held ({n} of {n} comparisons)"
     if held and reversed_:
@@ -89,8 +168,9 @@ def summarise(verdicts: list[str]) -> str:
     if held:
         return f"held in part ({held} of {n} comparisons{rest})"
     if reversed_:
-        return f"did not hold: scratch was better in {reversed_} of {n} comparisons{rest}"
-    return f"not shown (all {n} comparisons within the seeds' spread)"
+        return f"did not hold: the comparator was better in {reversed_} of {n} comparisons{rest}"
+    extra = f"; {untrained} of them did not learn" if untrained else ""
+    return f"not shown (none of {n} comparisons held{extra})"
 
 
 def _values(records, mode, fraction, init, dataset, metric) -> list[float]:
@@ -99,13 +179,25 @@ def _values(records, mode, fraction, init, dataset, metric) -> list[float]:
 
 
 def init_label(init: str) -> str:
+    """Row names that say what each encoder started from, so the comparator is plain."""
+    if init.startswith("geo-imagenet-"):
+        return f"ImageNet -> geometric {init[len('geo-imagenet-'):]} (the paper's)"
     if init.startswith("geo-"):
-        return f"geometric ({init[4:]})"
-    return {"scratch": "random (scratch)", "imagenet": "ImageNet"}.get(init, init)
+        return f"geometric {init[4:]} (no ImageNet)"
+    return {"scratch": "scratch (random init)", "imagenet": "ImageNet"}.get(init, init)
 
 
-def metric_table(records, study, mode: str, fraction: float, dataset: str) -> str:
-    header = "| init | seeds | " + " | ".join(METRIC_NAMES) + " |\n|" + "---|" * (len(METRIC_NAMES) + 2)
+def _baseline_rows(baselines: dict, dataset: str, mode: str, columns: int) -> list[str]:
+    rows = baselines.get(dataset, {}).get("M" if dataset == "kitti" and mode == "M" else "S", {})
+    return [f"| baseline: {name} depth | – | " + " | ".join(f"{errors[m]:.3f}" for m in METRIC_NAMES)
+            + " |" + " |" * (columns - len(METRIC_NAMES) - 2) for name, errors in rows.items()]
+
+
+def metric_table(records, study, mode: str, fraction: float, dataset: str, baselines: dict | None = None) -> str:
+    """Mean ± std over seeds per init, the baselines under it, and whether each init learned."""
+    baselines = baselines or {}
+    header = ("| init | seeds | " + " | ".join(METRIC_NAMES) + " | beats the per-pixel prior |\n|"
+              + "---|" * (len(METRIC_NAMES) + 3))
     rows = [header]
     for init in study.inits:
         cells = []
@@ -115,11 +207,13 @@ def metric_table(records, study, mode: str, fraction: float, dataset: str) -> st
         for metric in METRIC_NAMES:
             mean, std = mean_std(_values(records, mode, fraction, init, dataset, metric))
             cells.append(f"{mean:.3f} ± {std:.3f}")
-        rows.append(f"| {init_label(init)} | {seeds} | " + " | ".join(cells) + " |")
-    return "\n".join(rows)
+        verdict = {True: "yes", False: "**did not learn**", None: "–"}[
+            learned(records, baselines, mode, fraction, init, dataset)]
+        rows.append(f"| {init_label(init)} | {seeds} | " + " | ".join(cells) + f" | {verdict} |")
+    return "\n".join(rows + _baseline_rows(baselines, dataset, mode, len(METRIC_NAMES) + 3))
 
 
-def fewshot_table(records, study, dataset: str, metric: str = "abs_rel") -> str:
+def fewshot_table(records, study, dataset: str, metric: str = "abs_rel", baselines: dict | None = None) -> str:
     fractions = sorted(study.preset.fractions)
     header = "| init | " + " | ".join(f"{f:.0%}" for f in fractions) + " |\n|" + "---|" * (len(fractions) + 1)
     rows = [header]
@@ -127,9 +221,100 @@ def fewshot_table(records, study, dataset: str, metric: str = "abs_rel") -> str:
         cells = []
         for fraction in fractions:
             values = _values(records, "S", fraction, init, dataset, metric)
-            cells.append("–" if not values else "{:.3f} ± {:.3f}".format(*mean_std(values)))
+            mark = "" if learned(records, baselines or {}, "S", fraction, init, dataset) is not False else " (did not learn)"
+            cells.append("–" if not values else "{:.3f} ± {:.3f}".format(*mean_std(values)) + mark)
         rows.append(f"| {init_label(init)} | " + " | ".join(cells) + " |")
+    prior = best_prior(baselines or {}, dataset, "S")
+    if prior is not None:
+        rows.append("| baseline: per-pixel prior (best of median, mean) | "
+                    + " | ".join(f"{prior[metric]:.3f}" for _ in fractions) + " |")
     return "\n".join(rows)
+
+
+def _groups(study) -> list[tuple[str, float]]:
+    groups = [("S", f) for f in sorted(study.preset.fractions, reverse=True)]
+    return groups + ([("M", 1.0)] if study.preset.mono else [])
+
+
+def training_table(records, study) -> str:
+    """Per (mode, fraction, init): how many seeds converged by the written rule, the val abs_rel gain
+    of the last quarter, and the test abs_rel of the selected (best val) and the final model."""
+    rows = ["| mode | fraction | init | steps | converged (seeds) | last-quarter val improvement | "
+            "test abs_rel, selected | test abs_rel, final |", "|---|---|---|---|---|---|---|---|"]
+    for mode, fraction in _groups(study):
+        for init in study.inits:
+            cells = [r for r in records if r["cell"].mode == mode and r["cell"].fraction == fraction
+                     and r["cell"].init == init]
+            if not cells:
+                continue
+            marks = [r["convergence"]["converged"] for r in cells]
+            gains = [r["convergence"]["improvement"] for r in cells if r["convergence"]["improvement"] is not None]
+            finals = [r["final"]["abs_rel"] for r in cells if r["final"]]
+            rows.append(f"| {mode} | {fraction:.0%} | {init_label(init)} | {cells[0]['summary']['steps']} | "
+                        f"{sum(m is True for m in marks)} of {len(marks)}"
+                        + (f" ({sum(m is None for m in marks)} too few validations)" if None in marks else "")
+                        + " | " + (f"{np.median(gains):.1%} (median)" if gains else "–") + " | "
+                        + "{:.3f} ± {:.3f}".format(*mean_std([r["kitti"]["abs_rel"] for r in cells])) + " | "
+                        + ("{:.3f} ± {:.3f}".format(*mean_std(finals)) if finals else "–") + " |")
+    return "\n".join(rows)
+
+
+def gain_along_training(records, study) -> tuple[list[str], dict]:
+    """Per (mode, fraction) and pretrained init: the mean test abs_rel gap to its comparator at each
+    validated step (seeds both ran), and the rule's word for how it ends (statistics.gain_trend)."""
+    sentences, curves = [], {}
+    for mode, fraction in _groups(study):
+        for init in study.inits:
+            if not init.startswith("geo-"):
+                continue
+            base = study.comparator(init)
+
+            def along(which):
+                return {r["cell"].seed: {a["step"]: a["metrics"]["abs_rel"] for a in r["along"]} for r in records
+                        if r["cell"].mode == mode and r["cell"].fraction == fraction and r["cell"].init == which}
+
+            b, c = along(base), along(init)
+            seeds = sorted(set(b) & set(c))
+            steps = sorted(set.intersection(*[set(b[s]) & set(c[s]) for s in seeds])) if seeds else []
+            if not steps:
+                continue
+            gaps = [float(np.mean([b[s][k] - c[s][k] for s in seeds])) for k in steps]
+            curves[(mode, fraction, init)] = (steps, gaps)
+            trend = statistics.gain_trend(gaps)
+            sentences.append(f"{mode} {fraction:.0%}, {init_label(init)} vs {init_label(base)}: the gain "
+                             f"**{trend}** (test abs_rel gap by step: "
+                             + ", ".join(f"{k}: {g:+.3f}" for k, g in zip(steps, gaps)) + f"; {len(seeds)} seeds).")
+    return sentences, curves
+
+
+def _plot_gain(records, study, path: Path) -> None:
+    """Test abs_rel (mean over seeds) against fine-tuning steps, one panel per (mode, fraction)."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    groups = _groups(study)
+    fig, axes = plt.subplots(1, len(groups), figsize=(4 * len(groups), 3.5), squeeze=False)
+    for ax, (mode, fraction) in zip(axes[0], groups):
+        for k, init in enumerate(study.inits):
+            cells = [r for r in records if r["cell"].mode == mode and r["cell"].fraction == fraction
+                     and r["cell"].init == init and r["along"]]
+            if not cells:
+                continue
+            steps = sorted(set.intersection(*[{a["step"] for a in r["along"]} for r in cells]))
+            values = [[next(a["metrics"]["abs_rel"] for a in r["along"] if a["step"] == s) for r in cells]
+                      for s in steps]
+            ax.errorbar(steps, [np.mean(v) for v in values], yerr=[np.std(v) for v in values], marker="o",
+                        capsize=3, color=f"C{k}", label=init_label(init))
+        ax.set_title(f"{mode} mode, {fraction:.0%} of the split")
+        ax.set_xlabel("fine-tuning step")
+        ax.set_ylabel("test abs_rel (KITTI-style)")
+        ax.grid(alpha=0.3)
+    axes[0][0].legend(fontsize=7)
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
 
 
 def _city_frames(records) -> int | str:
@@ -245,9 +430,9 @@ def _resize(image: np.ndarray, shape: tuple[int, int]) -> np.ndarray:
 def _pretrain_rows(study) -> list[str]:
     rows = ["| mixture | triplets (train / val) | steps | first loss | final loss | val photometric |",
             "|---|---|---|---|---|---|"]
-    for mixture in study.preset.mixtures:
+    for mixture in study.pretrainings:
         run = study.cache / "pretrain" / mixture
-        index = json.loads((study.cache / "shards" / mixture / "index.json").read_text())
+        index = json.loads((study.cache / "shards" / mixture.removeprefix("imagenet-") / "index.json").read_text())
         counts = {split: info.get("samples", 0) for split, info in index.get("splits", {}).items()}
         summary = json.loads((run / "summary.json").read_text())
         losses = _csv_column(run / "metrics.csv", "loss")
@@ -268,40 +453,57 @@ def _csv_column(path: Path, name: str) -> list[float]:
         return [float(row[name]) for row in csv.DictReader(handle) if row.get(name) not in (None, "")]
 
 
-def _claims(records, study) -> list[str]:
+def _claims(records, study, baselines) -> list[str]:
+    """One paragraph per claim: its comparisons (each pretrained init against what its encoder
+    started from), Holm-adjusted within the claim, and the verdict that follows from them."""
     geo = [i for i in study.inits if i.startswith("geo-")]
-    paragraphs = []
-
-    def compare(mode, fraction, dataset, init):
-        base = _values(records, mode, fraction, "scratch", dataset, "abs_rel")
-        cand = _values(records, mode, fraction, init, dataset, "abs_rel")
-        if not base or not cand:
-            return None
-        (mb, sb), (mc, sc) = mean_std(base), mean_std(cand)
-        return (f"{init_label(init)} {mc:.3f} ± {sc:.3f} vs scratch {mb:.3f} ± {sb:.3f} "
-                f"({claim_verdict(base, cand)})"), claim_verdict(base, cand)
+    few = [f for f in sorted(study.preset.fractions) if f < 1]
 
     def paragraph(title, comparisons, context):
-        found = [c for c in comparisons if c is not None]
+        found = judge([c for c in comparisons if c is not None])
         if not found:
             return f"**{title}: not measured.**"
-        return f"**{title}: {summarise([v for _, v in found])}.** {context} " + "; ".join(t for t, _ in found) + "."
+        parts = []
+        for c in found:
+            interval = ("no per-frame errors" if c["interval"] is None
+                        else "95 % CI of the gap [{:+.3f}, {:+.3f}]".format(*c["interval"]))
+            parts.append(f"{c['mode']} {c['fraction']:.0%}: {init_label(c['init'])} {c['cand_mean']:.3f} vs "
+                         f"{init_label(c['base'])} {c['base_mean']:.3f} (gap {c['test'].mean_gap:+.3f}, paired t "
+                         f"{c['test'].t:.2f}, p {c['test'].p:.3f}, Holm-adjusted {c['adjusted_p']:.3f}, {interval}, "
+                         f"{len(c['seeds'])} seeds: **{c['verdict']}**)")
+        return f"**{title}: {summarise([c['verdict'] for c in found])}.** {context} " + "; ".join(parts) + "."
 
-    paragraphs.append(paragraph(
-        "Claim 1, accuracy (V-A)",
-        [compare("S", 1.0, "kitti", i) for i in geo] + [compare("M", 1.0, "kitti", i) for i in geo],
-        "KITTI-style Eigen test abs_rel (mean ± std over seeds) at 100 % of the split, S mode then M mode:"))
-    paragraphs.append(paragraph(
-        "Claim 2, few-shot (V-B)",
-        [compare("S", f, "kitti", i) for f in sorted(study.preset.fractions) if f < 1 for i in geo],
-        "KITTI-style Eigen test abs_rel with " + " and ".join(f"{f:.0%}" for f in sorted(study.preset.fractions)
-                                                              if f < 1) + " of the split (S mode):"))
-    paragraphs.append(paragraph(
-        "Claim 3, generalisation (V-C)",
-        [compare("S", f, "city", i) for f in sorted(study.preset.fractions) for i in geo],
-        "The S models of claim 2, trained on the KITTI-style tree, scored on the Cityscapes-style test set "
-        "(a separate tree nothing was trained on; median scaling, worst 5 % dropped), abs_rel:"))
-    return paragraphs
+    def comparisons(groups, dataset):
+        return [compare(records, baselines, mode, fraction, dataset, init, study.comparator(init))
+                for mode, fraction in groups for init in geo]
+
+    return [
+        paragraph("Claim 1, accuracy (V-A)", comparisons([("S", 1.0)] + ([("M", 1.0)] if study.preset.mono else []),
+                                                         "kitti"),
+                  "KITTI-style Eigen test abs_rel (mean over seeds) at 100 % of the split:"),
+        paragraph("Claim 2, few-shot (V-B)", comparisons([("S", f) for f in few], "kitti"),
+                  "KITTI-style Eigen test abs_rel with " + " and ".join(f"{f:.0%}" for f in few)
+                  + " of the split (S mode):"),
+        paragraph("Claim 3, generalisation (V-C)",
+                  comparisons([("S", f) for f in sorted(study.preset.fractions)], "city"),
+                  "The S models, trained on the KITTI-style tree, scored on the Cityscapes-style test set "
+                  "(a separate tree nothing was trained on; median scaling, worst 5 % dropped), abs_rel:"),
+    ]
+
+
+RULES = (
+    "**How verdicts are reached.** A comparison pairs each seed of a pretrained init with the same seed "
+    "of what its encoder started from (scratch, or ImageNet for the paper's ImageNet -> geometric "
+    "encoders): same few-shot subset, decoder start and data order, only the encoder weights differ. "
+    "It is *held* only when a paired t-test over seeds, Holm-corrected over the claim's comparisons, "
+    "gives p < 0.05 **and** the 95 % bootstrap interval of the abs_rel gap (seeds and test frames "
+    "resampled) excludes 0 on the pretrained side; *reversed* for the same evidence the other way; "
+    "*not shown* otherwise. A model that is not below the per-pixel prior (the better of the median "
+    "and mean of the training ground truth at each pixel) on abs_rel **and** rmse *did not learn*, and "
+    "a comparison with such a model supports no claim. A cell *converged* when the last quarter of "
+    "its training improved val abs_rel by less than 2 % (relative) over the last validation before "
+    "it; the gain along training *persists* when its last value is at least 75 % of its peak, "
+    "*shrinks* at 25-75 %, *vanishes* below.")
 
 
 def _bench_checks(path: Path) -> list[str]:
@@ -395,11 +597,20 @@ def wall_seconds(state: dict) -> float:
     return total
 
 
+def _attempts(record: dict) -> str:
+    attempts = record.get("attempts", 1)
+    marks = (["resumed"] if record.get("resumed") else []) + (
+        [f"{record['untimed_attempts']} untimed"] if record.get("untimed_attempts") else [])
+    return f"{attempts}" + (f" ({', '.join(marks)})" if marks else "")
+
+
 def write_report(study: Study, plan: list[Stage]) -> Path:
     """``OUT/REPORT.md`` and ``OUT/figures/`` from what the stages of ``plan`` left in the study's folder."""
     out = Path(study.out)
     figures = ensure_writable_dir(out / "figures")
     records = collect(study)
+    export_small_files(study, records)
+    baselines = load_baselines(study)
     preset = study.preset
     state = json.loads((out / "stages.json").read_text()) if (out / "stages.json").exists() else {"stages": {}}
     stages = {s.name: state["stages"][s.name] for s in plan if s.name in state["stages"]}
@@ -408,8 +619,10 @@ def write_report(study: Study, plan: list[Stage]) -> Path:
     _plot_fractions(records, study, "city", "Generalisation: KITTI-trained, Cityscapes-style test (paper Fig. 5)",
                     figures / "generalisation.png")
     _plot_learning_curves(records, study, figures / "learning_curves.png")
+    _plot_gain(records, study, figures / "gain_vs_steps.png")
+    trends, _ = gain_along_training(records, study)
     columns = depth_grid(study, records, figures / "depth_grid.png")
-    for mixture in preset.mixtures:
+    for mixture in study.pretrainings:
         visuals = sorted((study.cache / "pretrain" / mixture / "visuals").glob("step_*.png"))
         if visuals:
             shutil.copyfile(visuals[-1], figures / f"pretrain_flow_{mixture}.png")
@@ -424,9 +637,30 @@ def write_report(study: Study, plan: list[Stage]) -> Path:
         "",
         "## The claims",
         "",
-        *[p + "\n" for p in _claims(records, study)],
-        "A verdict is *held* only when the gap between the means exceeds one standard error of the gap "
-        f"over {len(preset.seeds)} seeds; *not shown* otherwise.",
+        *[p + "\n" for p in _claims(records, study, baselines)],
+        RULES,
+        "",
+        ("**ImageNet.** The paper's encoders start from ImageNet and its claims are against ImageNet. This run "
+         "was given ImageNet weights (`--imagenet-weights`), so its ImageNet and ImageNet -> geometric rows "
+         "measure that comparison." if study.imagenet_weights else
+         "**ImageNet.** The paper's encoders start from ImageNet and its claims are against ImageNet. No "
+         "`--imagenet-weights` file was given, so those claims are *not measured* here: every comparison above "
+         "is geometric pretraining without ImageNet against a random initialisation."),
+        "",
+        "## Gain versus training length",
+        "",
+        "Test abs_rel (KITTI-style Eigen test) of every validated model along fine-tuning, mean ± std over "
+        "seeds; the same seeds for every init.",
+        "",
+        "![gain vs steps](figures/gain_vs_steps.png)",
+        "",
+        *([f"- {t}" for t in trends] or ["- no validated models were scored along training"]),
+        "",
+        "## Training: convergence, selected and final epoch",
+        "",
+        "The scored model is the best validation (val drives of their own); the final epoch is shown beside it.",
+        "",
+        training_table(records, study),
         "",
     ]
     investigation = out / "investigation.md"
@@ -438,26 +672,26 @@ def write_report(study: Study, plan: list[Stage]) -> Path:
     lines += ["## Table II style: KITTI-style Eigen test, 100 % of the training split", ""]
     for mode, label in (("S", "stereo (S), metric by the rig's baseline"), ("M", "monocular (M), median scaled")):
         if any(r["cell"].mode == mode for r in records):
-            lines += [f"### {label}", "", metric_table(records, study, mode, 1.0, "kitti"), ""]
-    if records:
-        constant = constant_baseline(study)
-        lines += [f"A constant depth at each test image's true median scores abs_rel {constant['abs_rel']:.3f}, "
-                  f"a1 {constant['a1']:.3f} on the same frames: the floor a model that learned nothing reaches "
-                  "with median scaling.", ""]
+            lines += [f"### {label}", "", metric_table(records, study, mode, 1.0, "kitti", baselines), ""]
+    if baselines:
+        lines += ["Baselines ignore the image: a constant depth (the training ground truth's median; under median "
+                  "scaling any constant), and the per-pixel median or mean of the training ground truth "
+                  f"({baselines.get('source', '')}), scored by the same protocol as the models.", ""]
     lines += ["## Few-shot (paper Fig. 4): S mode, abs_rel, KITTI-style Eigen test", "",
-              fewshot_table(records, study, "kitti"), "", "![few-shot](figures/fewshot.png)", "",
+              fewshot_table(records, study, "kitti", baselines=baselines), "", "![few-shot](figures/fewshot.png)", "",
               "## Generalisation (paper Fig. 5): the same S models on the Cityscapes-style test set", "",
               f"{_city_frames(records)} annotated frames of a Cityscapes-style tree rendered for testing only "
               "(another city style and camera; no model or encoder saw it).", "",
-              fewshot_table(records, study, "city"), "", "![generalisation](figures/generalisation.png)", "",
-              "Full Cityscapes-style metrics at 100 %:", "", metric_table(records, study, "S", 1.0, "city"), "",
+              fewshot_table(records, study, "city", baselines=baselines), "",
+              "![generalisation](figures/generalisation.png)", "",
+              "Full Cityscapes-style metrics at 100 %:", "", metric_table(records, study, "S", 1.0, "city", baselines), "",
               "## Learning curves (validation abs_rel while fine-tuning)", "",
               "![learning curves](figures/learning_curves.png)", ""]
     if columns:
         lines += ["## Test frames", "", "Columns: " + " | ".join(columns) + " (S mode, 100 %, first seed, best "
                   "validation epoch; disparity colour maps).", "", "![depth](figures/depth_grid.png)", ""]
     lines += ["## Pretraining (paper III)", "", *_pretrain_rows(study), ""]
-    for mixture in preset.mixtures:
+    for mixture in study.pretrainings:
         if (figures / f"pretrain_flow_{mixture}.png").exists():
             lines += [f"Mixture `{mixture}`, last visual (I_t, I_t+1, warped, flow, error): "
                       f"![flow {mixture}](figures/pretrain_flow_{mixture}.png)", ""]
@@ -469,14 +703,20 @@ def write_report(study: Study, plan: list[Stage]) -> Path:
               f"- Code: {code_commit() or 'geopre ' + _versions()['geopre'] + ' (not a git checkout)'}",
               f"- Device: {_device(study)}",
               f"- Data: {DATA_SOURCE}, world seed {preset.world_seed}.",
-              f"- Seeds: fine-tuning {list(preset.seeds)} (each seed also draws its own few-shot subset); "
+              f"- Seeds: fine-tuning {list(preset.seeds)}, paired across inits (each seed draws its own few-shot "
+              "subset, decoder start and data order, the same for every init); "
               f"world seed {preset.world_seed}.",
               f"- Inits: {', '.join(init_label(i) for i in study.inits)}"
               + ("" if study.imagenet_weights else " (no ImageNet cells: no --imagenet-weights file given)") + ".",
+              "- Per cell and seed: test scores (per image, and along training) in `evals/<cell>.json`, the "
+              "validation curve and convergence check in `curves/<cell>.json`, the baselines in `baselines.json`.",
               f"- Versions: {json.dumps(_versions())}",
               f"- Preset: `{json.dumps({k: v for k, v in asdict(preset).items() if k != 'notes'})}`",
-              "", "| stage | kind | units | seconds |", "|---|---|---|---|"]
-    lines += [f"| {name} | {s['kind']} | {s['units']:g} | {s['seconds']:.1f} |" for name, s in stages.items()]
+              "", "Seconds are summed over every run that worked on a stage; *resumed* marks a stage that took "
+              "more than one attempt, *untimed* one of whose attempts was killed before it could report its time.",
+              "", "| stage | kind | units | seconds | attempts |", "|---|---|---|---|---|"]
+    lines += [f"| {name} | {s['kind']} | {s['units']:g} | {s['seconds']:.1f} | {_attempts(s)} |"
+              for name, s in stages.items()]
     if study.jobs > 1:
         lines += ["", f"Stages marked parallel in `stages.json` ran {study.jobs} at a time, so their seconds overlap."]
     lines += [""]

@@ -5,6 +5,12 @@ A stage is done when ``stages.json`` records it *and* its output exists; the rec
 stage's own work is resumable or cheap to redo (ingest resumes per video, shards check their
 fingerprint, training resumes from its latest checkpoint).
 
+A stage's recorded seconds are the sum over every run that worked on it: an interrupted attempt
+(Ctrl-C, an error) adds its time when the stage finally finishes, and the record says how many
+attempts it took (``attempts``, ``resumed``). An attempt killed outright (SIGKILL, power loss)
+cannot report its time; the record marks it (``untimed_attempts``) and such a stage does not
+feed the rate estimates.
+
 Consecutive stages marked ``parallel`` run ``jobs`` at a time in separate processes, each with
 ``cores / jobs`` torch threads: on a small CPU two single-threaded trainings finish sooner than
 two in turn with two threads each, because small convolutions scale poorly across threads.
@@ -35,6 +41,9 @@ class Stage:
     output: Path  # exists once the stage has finished
     run: Callable[[], Any]  # picklable (a module-level function or a partial of one) when parallel
     parallel: bool = False
+    # A parallel stage that needs the stages before it (a fine-tuning that loads a pretrained
+    # encoder) starts a new group: it runs only once every stage before it has finished.
+    after_previous: bool = False
 
 
 def format_minutes(seconds: float) -> str:
@@ -63,7 +72,7 @@ class StageRunner:
 
     def rate(self, kind: str) -> float:
         measured = [(r["seconds"], r["units"]) for r in self.state["stages"].values()
-                    if r["kind"] == kind and not r.get("cached") and r["units"] > 0]
+                    if r["kind"] == kind and not r.get("cached") and r["units"] > 0 and not r.get("untimed_attempts")]
         if measured:
             return sum(s for s, _ in measured) / sum(u for _, u in measured)
         return self.prior_rates.get(kind, 0.0)
@@ -75,10 +84,27 @@ class StageRunner:
         return sum(self.rate(s.kind) * s.units / (self.jobs if s.parallel else 1)
                    for s in stages if not self.is_done(s))
 
+    def _started(self, stage: Stage) -> float:
+        """Note an attempt (before it runs, so even a killed one is counted); returns its start time."""
+        attempt = self.state.setdefault("attempts", {}).setdefault(
+            stage.name, {"seconds": 0.0, "attempts": 0, "open": False, "untimed": 0})
+        attempt["untimed"] += attempt["open"]  # the previous attempt died without a word
+        attempt["attempts"] += 1
+        attempt["open"] = True
+        atomic_write_json(self.path, self.state)
+        return time.perf_counter()
+
+    def _interrupted(self, stage: Stage, started: float) -> None:
+        attempt = self.state["attempts"][stage.name]
+        attempt["seconds"] += time.perf_counter() - started
+        attempt["open"] = False
+
     def _record(self, stage: Stage, seconds: float) -> None:
+        attempt = self.state.get("attempts", {}).pop(stage.name, {"seconds": 0.0, "attempts": 1, "untimed": 0})
         self.state["stages"][stage.name] = {
-            "kind": stage.kind, "units": stage.units, "seconds": round(seconds, 2), "parallel": stage.parallel,
-            "finished": dt.datetime.now().isoformat(timespec="seconds")}
+            "kind": stage.kind, "units": stage.units, "seconds": round(seconds + attempt["seconds"], 2),
+            "parallel": stage.parallel, "attempts": attempt["attempts"], "resumed": attempt["attempts"] > 1,
+            "untimed_attempts": attempt["untimed"], "finished": dt.datetime.now().isoformat(timespec="seconds")}
         atomic_write_json(self.path, self.state)
 
     def run(self, stages: list[Stage]) -> dict[str, dict]:
@@ -95,7 +121,7 @@ class StageRunner:
             while index < len(stages):
                 end = index + 1
                 if stages[index].parallel and self.jobs > 1:
-                    while end < len(stages) and stages[end].parallel:
+                    while end < len(stages) and stages[end].parallel and not stages[end].after_previous:
                         end += 1
                     self._run_parallel(stages, index, end)
                 elif not self.is_done(stages[index]):
@@ -119,8 +145,12 @@ class StageRunner:
 
     def _run_one(self, stages: list[Stage], index: int) -> None:
         self._progress(stages, index, " ...")
-        start = time.perf_counter()
-        stages[index].run()
+        start = self._started(stages[index])
+        try:
+            stages[index].run()
+        except BaseException:
+            self._interrupted(stages[index], start)
+            raise
         self._finished(stages, index, time.perf_counter() - start)
 
     def _run_parallel(self, stages: list[Stage], begin: int, end: int) -> None:
@@ -131,19 +161,27 @@ class StageRunner:
         context = multiprocessing.get_context("spawn")
         with ProcessPoolExecutor(self.jobs, mp_context=context, initializer=_limit_threads,
                                  initargs=(threads,)) as pool:
-            queue, running = list(todo), {}
+            queue, running, starts = list(todo), {}, {}
             try:
                 while queue or running:
                     while queue and len(running) < self.jobs:  # submit as slots free up: honest progress lines
                         k = queue.pop(0)
                         self._progress(stages, k, " ...")
+                        starts[k] = self._started(stages[k])
                         running[pool.submit(_timed, stages[k].run)] = k
                     done, _ = wait(running, return_when=FIRST_COMPLETED)
                     for future in done:
-                        self._finished(stages, running.pop(future), future.result())
+                        k = running.pop(future)
+                        try:
+                            seconds = future.result()
+                        except BaseException:
+                            running[future] = k  # counted with the others below
+                            raise
+                        self._finished(stages, k, seconds)
             except BaseException:
-                for future in running:
+                for future, k in running.items():
                     future.cancel()
+                    self._interrupted(stages[k], starts[k])
                 raise
 
 

@@ -25,12 +25,17 @@ from geopre.reproduce import report
 from geopre.reproduce.layout import CITY_EVAL, KITTI_EVAL, Cell, Study
 from geopre.reproduce.presets import MIXTURE_SOURCES
 from geopre.reproduce.stages import Stage, StageRunner
+from geopre.train.finetune import VALIDATED_DIR
 
 VIDEO_PORT = 8767  # fixed, so the served URLs and ingest's video ids match from run to run
 
-# Seconds per unit on a 2-core CPU at the small preset, measured once; only seed the first estimate.
+# Seconds per unit on a 2-core CPU at 192x64, measured once; they seed the first estimate and price
+# the presets (estimate_seconds). A fine-tuning cell's unit is a training step; its rate includes the
+# cell's evaluations (best model on both test sets, every validated model on the KITTI-style one),
+# priced at 0.3 s per step above the training rates measured before they existed.
 PRIOR_RATES = {"render-videos": 0.03, "ingest": 0.01, "render-kitti": 0.15, "render-cityscapes": 0.15,
-               "shard": 0.01, "pretrain": 1.2, "finetune-S": 1.0, "finetune-M": 2.6}
+               "shard": 0.01, "baselines": 0.02, "pretrain": 1.2, "finetune-S": 1.3, "finetune-M": 2.9}
+BASELINES_FILE = "baselines.json"
 
 
 def default_jobs(device: str) -> int:
@@ -61,6 +66,14 @@ def schedule(frames: int, fraction: float, batch: int, steps: int, validations: 
             "val_every_epochs": max(1, epochs // validations), "steps": epochs * per_epoch}
 
 
+def estimate_seconds(study: Study, rates: dict[str, float] = PRIOR_RATES) -> float:
+    """Wall seconds a fresh study would take at ``rates`` with ``study.jobs`` trainings at a time."""
+    import tempfile
+
+    with tempfile.TemporaryDirectory() as empty:
+        return StageRunner(Path(empty), rates, echo=lambda _: None, jobs=study.jobs).estimate(plan(study))
+
+
 def plan(study: Study) -> list[Stage]:
     p, cache = study.preset, study.cache
     stages = [
@@ -76,17 +89,20 @@ def plan(study: Study) -> list[Stage]:
     if p.city_test_sequences:
         stages.append(Stage("render Cityscapes-style test set", "render-cityscapes", p.city_test_sequences * 30,
                             study.cityscapes_test / "synth.json", partial(_render_cityscapes_test, study)))
+    stages.append(Stage("baselines (constant, per-pixel prior)", "baselines", p.kitti_drives * p.kitti_frames,
+                        study.out / BASELINES_FILE, partial(_baselines, study)))
     for mixture in p.mixtures:
         stages.append(Stage(f"shard mixture {mixture}", "shard", p.videos * p.video_seconds * 10,
                             cache / "shards" / mixture / "index.json", partial(_shard, study, mixture)))
-    for mixture in p.mixtures:
-        stages.append(Stage(f"pretrain + export {mixture}", "pretrain", p.pretrain_steps, study.encoder(mixture),
-                            partial(_pretrain, study, mixture), parallel=True))
-    for cell in study.cells():
+    for pretraining in study.pretrainings:
+        stages.append(Stage(f"pretrain + export {pretraining}", "pretrain", p.pretrain_steps,
+                            study.encoder(pretraining), partial(_pretrain, study, pretraining), parallel=True))
+    for k, cell in enumerate(study.cells()):
         steps = p.stereo_steps if cell.mode == "S" else p.mono_steps
         last_eval = CITY_EVAL if p.city_test_sequences else KITTI_EVAL
         stages.append(Stage(f"finetune + evaluate {cell.name}", f"finetune-{cell.mode}", steps,
-                            study.run_dir(cell) / last_eval, partial(_cell, study, cell), parallel=True))
+                            study.run_dir(cell) / last_eval, partial(_cell, study, cell), parallel=True,
+                            after_previous=k == 0))  # every encoder exported before the first cell
     return stages
 
 
@@ -139,7 +155,8 @@ def _render_kitti(study: Study) -> None:
     p = study.preset
     # The study trains and scores on the colour cameras only: the grey pair would double the renders.
     kitti.write_kitti(study.kitti, p.kitti_drives, p.kitti_test_drives, p.kitti_frames, *p.kitti_size,
-                      seed=p.world_seed + 1, workers=min(2, os.cpu_count() or 1), grey_cameras=False)
+                      seed=p.world_seed + 1, workers=min(2, os.cpu_count() or 1), grey_cameras=False,
+                      val_drives=p.kitti_val_drives)
 
 
 def _render_cityscapes(study: Study) -> None:
@@ -166,19 +183,22 @@ def _shard(study: Study, mixture: str) -> None:
                                     seed=study.preset.world_seed))
 
 
-def _pretrain(study: Study, mixture: str) -> None:
+def _pretrain(study: Study, pretraining: str) -> None:
     from geopre.train.export import export_encoder
     from geopre.train.pretrain import PretrainConfig, pretrain
 
     p = study.preset
-    run = study.cache / "pretrain" / mixture
+    mixture = pretraining.removeprefix("imagenet-")
+    run = study.cache / "pretrain" / pretraining
     every = max(1, p.pretrain_steps // 5)
     pretrain(PretrainConfig(
         shards=str(study.cache / "shards" / mixture), out=run, arch=p.arch, size=p.pretrain_size,
-        batch_size=p.pretrain_batch, max_steps=p.pretrain_steps, init="scratch", workers=p.workers,
+        batch_size=p.pretrain_batch, max_steps=p.pretrain_steps, workers=p.workers,
+        init="imagenet" if pretraining != mixture else "scratch",
+        imagenet_weights=study.imagenet_weights,
         device=study.device, log_every=max(1, p.pretrain_steps // 50), val_every=every, visual_every=every,
         checkpoint_every=every, resume=(run / "checkpoints").is_dir()), echo=lambda _: None)
-    export_encoder(run, study.encoder(mixture))
+    export_encoder(run, study.encoder(pretraining))
 
 
 def _finetune(study: Study, cell: Cell) -> None:
@@ -197,7 +217,8 @@ def _finetune(study: Study, cell: Cell) -> None:
         batch_size=plan_["batch_size"], epochs=plan_["epochs"], decay_epochs=plan_["decay_epochs"],
         val_every_epochs=plan_["val_every_epochs"], start_depth=p.start_depth, init=init,
         imagenet_weights=study.imagenet_weights, fraction=cell.fraction, seed=cell.seed, device=study.device,
-        workers=p.workers, log_every=max(1, steps // 40), resume=(run / "checkpoints").is_dir()))
+        workers=p.workers, log_every=max(1, steps // 40), resume=(run / "checkpoints").is_dir(),
+        keep_validated=True))
 
 
 def _cell(study: Study, cell: Cell) -> None:
@@ -205,9 +226,11 @@ def _cell(study: Study, cell: Cell) -> None:
     if not (run / "summary.json").exists():
         _finetune(study, cell)
     _evaluate(study, cell)
-    # Scored and done: the resumable checkpoints (weights + Adam state, twice) are ~10x the model
-    # files the report reads, and 36 runs of them fill a disk.
+    # Scored and done: the resumable checkpoints (weights + Adam state, twice) and the validated
+    # models are ~10x the model files the report reads, and dozens of runs of them fill a disk.
     shutil.rmtree(run / "checkpoints", ignore_errors=True)
+    for model in (run / VALIDATED_DIR).glob("step_*.safetensors"):
+        model.unlink()
 
 
 def _evaluate(study: Study, cell: Cell) -> None:
@@ -216,6 +239,44 @@ def _evaluate(study: Study, cell: Cell) -> None:
     run = study.run_dir(cell)
     # The best validation epoch, as the paper reports for its few-shot models (V-B).
     evaluate(EvaluateConfig(model=run, data_root=study.kitti, best=True, device=study.device))
+    # Every validated model on the test split: the gain along training, and the last one is the
+    # final epoch (reported beside the selected one).
+    for model in sorted((run / VALIDATED_DIR).glob("step_*.safetensors")):
+        evaluate(EvaluateConfig(model=model, data_root=study.kitti, out_dir=run / VALIDATED_DIR / model.stem,
+                                device=study.device))
     if study.preset.city_test_sequences:
         evaluate(EvaluateConfig(model=run, data_root=study.cityscapes_test, dataset="cityscapes", split="all",
                                 best=True, device=study.device))
+
+
+def _baselines(study: Study) -> None:
+    """``OUT/baselines.json``: the constant and per-pixel-prior depths scored on each test set by each
+    protocol. The priors come from the S training split's ground truth (every training drive)."""
+    from geopre.data import cityscapes, kitti
+    from geopre.io import atomic_write_json
+    from geopre.reproduce.baselines import baseline_errors, constant_prior, pixel_prior
+    from geopre.train import metrics
+    from geopre.train.evaluate import cityscapes_frames
+    from geopre.train.finetune import DEFAULT_SPLIT
+
+    folder = study.cache / "baselines"
+    gt_files = {}
+    for role, split_file in (("train", study.kitti / "splits" / DEFAULT_SPLIT["S"] / "train_files.txt"),
+                             ("test", study.kitti / "splits" / "eigen" / "test_files.txt")):
+        gt_files[role] = folder / f"gt_{role}.npz"
+        if not gt_files[role].is_file():
+            kitti.export_gt_depths(study.kitti, split_file, gt_files[role])
+    train, test = (kitti.load_gt_depths(gt_files[role]) for role in ("train", "test"))
+    depths = {"constant": constant_prior(train, train[0].shape), "per-pixel median": pixel_prior(train, "median"),
+              "per-pixel mean": pixel_prior(train, "mean")}
+    tests = {("kitti", "S"): (test, metrics.KITTI_EIGEN_MONO, True),
+             ("kitti", "M"): (test, metrics.KITTI_EIGEN_MONO, False)}
+    if study.preset.city_test_sequences:
+        city = [cityscapes.bonnet_crop(cityscapes.read_depth(study.cityscapes_test, split, frame))
+                for split, frame in cityscapes_frames(study.cityscapes_test, "all")]
+        tests[("city", "S")] = (city, metrics.CITYSCAPES_PAPER, False)
+    result: dict = {"source": f"{DEFAULT_SPLIT['S']} train split ground truth, {len(train)} frames"}
+    for (dataset, mode), (gts, protocol, metric) in tests.items():
+        result.setdefault(dataset, {})[mode] = {name: baseline_errors(gts, depth, protocol, metric)[0]
+                                                for name, depth in depths.items()}
+    atomic_write_json(study.out / BASELINES_FILE, result)

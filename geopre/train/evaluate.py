@@ -7,7 +7,7 @@ The ground truth is exported once to ``gt_depths.npz`` (beside the split file, o
 folder when that is read-only) and reused. Cityscapes: annotated frames of a split, bonnet cropped,
 median scaled, worst 5 % of pixel errors dropped (paper V-C).
 
-Writes ``eval_<dataset>_<split>.json`` (metrics, protocol, scale statistics) and ``.md`` (a
+Writes ``eval_<dataset>_<split>.json`` (metrics, each image's metrics, protocol, scale statistics) and ``.md`` (a
 markdown table row) to the output folder, and optionally the disparities as ``.npy``.
 """
 
@@ -86,9 +86,13 @@ def describe_stereo_scale(result: dict) -> str | None:
 
 
 def score(gts: list[np.ndarray], disps: list[np.ndarray], protocols: list[metrics.EvalProtocol]) -> dict:
-    """Per-image evaluation, averaged over images; adds the median-scaling ratio statistics."""
+    """Per-image evaluation, averaged over images; adds the median-scaling ratio statistics.
+
+    ``per_image`` keeps every image's metrics (in split order) so that paired comparisons and
+    bootstrap intervals over test frames can be computed from the JSON alone."""
     results = [metrics.evaluate_depth_pair(gt, disp, **asdict(p)) for gt, disp, p in zip(gts, disps, protocols)]
-    summary: dict = {"metrics": metrics.aggregate([r.errors for r in results]), "images": len(results)}
+    summary: dict = {"metrics": metrics.aggregate([r.errors for r in results]), "images": len(results),
+                     "per_image": {name: [round(r.errors[name], 6) for r in results] for name in metrics.METRIC_NAMES}}
     ratios = [r.scale_ratio for r in results if r.scale_ratio is not None]
     if ratios:
         median, std = metrics.scale_ratio_summary(ratios)
@@ -128,6 +132,19 @@ def kitti_ground_truth(config: EvaluateConfig, split_file: Path, out_dir: Path, 
     return kitti.load_gt_depths(target)
 
 
+def cityscapes_frames(data_root: Path, split: str) -> list[tuple[str, object]]:
+    """(split, frame) of every annotated frame of ``split``; "all": of every split, for a tree kept
+    only for testing."""
+    splits = CITYSCAPES_SPLITS if split == "all" else (split,)
+    frames = [(name, f) for name in splits
+              if split != "all" or (Path(data_root) / "leftImg8bit_sequence" / name).is_dir()
+              for fs in cityscapes.list_sequences(data_root, name).values() for f in fs
+              if cityscapes.disparity_path(data_root, name, f).is_file()]
+    if not frames:
+        raise UserError(f"{data_root}: no Cityscapes frame of split {split!r} has a disparity map")
+    return frames
+
+
 def evaluate(config: EvaluateConfig) -> dict:
     """Run the evaluation, write JSON + markdown (+ predictions); return the JSON's content."""
     if config.dataset not in ("kitti", "cityscapes"):
@@ -164,14 +181,7 @@ def evaluate(config: EvaluateConfig) -> dict:
         disps = predict_files(model, info, paths, device, config.batch_size, desc="evaluate",
                               post_process=config.post_process)
     else:
-        # "all": every annotated frame of every split, for a tree kept only for testing.
-        splits = CITYSCAPES_SPLITS if config.split == "all" else (config.split,)
-        frames = [(split, f) for split in splits
-                  if config.split != "all" or (Path(config.data_root) / "leftImg8bit_sequence" / split).is_dir()
-                  for fs in cityscapes.list_sequences(config.data_root, split).values() for f in fs
-                  if cityscapes.disparity_path(config.data_root, split, f).is_file()]
-        if not frames:
-            raise UserError(f"{config.data_root}: no Cityscapes frame of split {config.split!r} has a disparity map")
+        frames = cityscapes_frames(config.data_root, config.split)
         gts = [cityscapes.read_depth(config.data_root, split, f) for split, f in frames]
         paths = [cityscapes.image_path(config.data_root, split, f) for split, f in frames]
         # The network sees the image without the ego car, and is scored on the same rows.

@@ -4,9 +4,9 @@ Read :func:`finetune` top to bottom: build data and model, then for every epoch 
 rate, train on shuffled batches (loss: :func:`~geopre.model.losses.depth_loss`), validate, save.
 A run folder holds ``config.json``, ``model_info.json``, ``checkpoints/`` (resumable),
 ``metrics.csv`` + ``tensorboard/``, ``model.safetensors`` (last epoch), ``best.safetensors``
-(best validation epoch) and ``summary.json`` (every epoch's validation and the best one).
-The run folder, logs, checkpoints, NaN checks and Ctrl-C / SIGTERM are pretraining's too
-(:mod:`geopre.train.run`).
+(best validation epoch), ``summary.json`` (every epoch's validation and the best one) and, with
+``keep_validated``, ``validated/step_<N>.safetensors`` (every validated model). The run folder, logs,
+checkpoints, NaN checks and Ctrl-C / SIGTERM are pretraining's too (:mod:`geopre.train.run`).
 """
 
 from __future__ import annotations
@@ -23,6 +23,7 @@ import torch
 from geopre.data import kitti
 from geopre.data.depth_dataset import DepthDataConfig, KittiDepthDataset, frame_ids_for
 from geopre.errors import UserError, check_minimums
+from geopre.io import ensure_writable_dir
 from geopre.model.depth import depth_to_disp
 from geopre.model.losses import SMOOTHNESS_WEIGHT, depth_loss
 from geopre.model.resnet import INPUT_MULTIPLE
@@ -35,6 +36,7 @@ from geopre.train.schedule import epoch_indices, set_lr, step_decay_lr, steps_pe
 
 # monodepth2 trains S on the Eigen full split and M / MS on Zhou's split (static frames removed).
 DEFAULT_SPLIT = {"S": "eigen_full", "M": "eigen_zhou", "MS": "eigen_zhou"}
+VALIDATED_DIR = "validated"
 
 
 @dataclass(frozen=True)
@@ -68,6 +70,7 @@ class FinetuneConfig:
     val_gt_frames: int = 16  # val frames scored with Eigen metrics after each validation (if velodyne exists)
     val_every_epochs: int = 1  # validations (and model saves) in epochs, as monodepth2; the last epoch always
     # validates
+    keep_validated: bool = False  # also keep each validated model as validated/step_<N>.safetensors
     log_every: int = 50
     resume: bool = False
 
@@ -244,6 +247,9 @@ def finetune(config: FinetuneConfig) -> dict:
                     run.log.scalars(step, val)
                     history = [*history, {"epoch": epoch + 1, "step": step, "lr": lr, **val}]
                     save_model(run.out / MODEL_FILE, unwrap(model), info)
+                    if config.keep_validated:  # test scores along training (the study's gain-vs-steps curves)
+                        save_model(ensure_writable_dir(run.out / VALIDATED_DIR) / f"step_{step:06d}.safetensors",
+                                   unwrap(model), info)
                     if best_epoch(history)["epoch"] == epoch + 1:
                         save_model(run.out / BEST_FILE, unwrap(model), info)
             epoch += 1

@@ -79,3 +79,46 @@ def test_format_minutes():
     assert format_minutes(42) == "42 s"
     assert format_minutes(600) == "10.0 min"
     assert format_minutes(7200) == "2.0 h"
+
+
+def test_a_resumed_stage_records_the_time_of_every_attempt(tmp_path):
+    with pytest.raises(RuntimeError):
+        StageRunner(tmp_path, {}, lambda _: None).run(stages(tmp_path, broken="b"))
+    first = json.loads((tmp_path / "stages.json").read_text())["attempts"]["b"]
+    assert first["attempts"] == 1 and not first["open"] and first["seconds"] > 0
+    StageRunner(tmp_path, {}, lambda _: None).run(stages(tmp_path))
+    state = json.loads((tmp_path / "stages.json").read_text())
+    b = state["stages"]["b"]
+    assert b["attempts"] == 2 and b["resumed"] and b["untimed_attempts"] == 0 and b["seconds"] >= round(first["seconds"], 2)
+    assert not state["stages"]["c"]["resumed"] and state["attempts"] == {}
+
+
+def test_an_attempt_killed_without_a_word_is_marked_and_kept_out_of_the_rates(tmp_path):
+    runner = StageRunner(tmp_path, {"kind": 10.0}, lambda _: None)
+    runner._started(stages(tmp_path)[1])  # then SIGKILL: nothing closes the attempt
+    StageRunner(tmp_path, {"kind": 10.0}, lambda _: None).run(stages(tmp_path))
+    state = StageRunner(tmp_path, {"kind": 10.0}, lambda _: None)
+    assert state.state["stages"]["b"]["untimed_attempts"] == 1 and state.state["stages"]["b"]["resumed"]
+    state.state["stages"] = {"b": state.state["stages"]["b"]}
+    assert state.rate("kind") == 10.0  # only the untimed record is left: the prior rate stands
+
+
+def wait_for_other(path: Path, other: Path) -> None:
+    """Finish when ``other`` has started or after 3 s; say which (the overlap the barrier forbids)."""
+    import time
+
+    for _ in range(30):
+        if other.exists():
+            path.write_text("overlap")
+            return
+        time.sleep(0.1)
+    path.write_text("alone")
+
+
+def test_a_stage_after_previous_waits_for_the_parallel_group_before_it(tmp_path):
+    first = Stage("pretrain", "kind", 1, tmp_path / "first", partial(wait_for_other, tmp_path / "first",
+                                                                       tmp_path / "second"), parallel=True)
+    second = Stage("finetune", "kind", 1, tmp_path / "second", partial(touch, tmp_path / "second", tmp_path / "log"),
+                   parallel=True, after_previous=True)
+    StageRunner(tmp_path, {}, lambda _: None, jobs=2).run([first, second])
+    assert (tmp_path / "first").read_text() == "alone"

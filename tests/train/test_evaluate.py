@@ -30,6 +30,9 @@ def test_kitti_eigen_median_scaled_exports_gt_once_and_writes_json_markdown_pred
     result = evaluate(config)
     sane(result["metrics"])
     assert result["images"] == 4 and result["protocol"]["median_scaling"]
+    # every image's metrics are kept, in split order, and average to the reported ones
+    assert all(len(result["per_image"][name]) == 4 for name in METRIC_NAMES)
+    assert sum(result["per_image"]["abs_rel"]) / 4 == pytest.approx(result["metrics"]["abs_rel"], abs=1e-6)
     assert result["scale_ratio"]["median"] > 0 and result["scale_ratio"]["std"] >= 0
     gt_file = synth_kitti_root / "splits" / "eigen" / "gt_depths.npz"
     assert gt_file.is_file()
