@@ -43,11 +43,12 @@ RENDER_SCALE = 0.25  # render 320x180 and let ffmpeg upscale: 1800 ray-cast fram
 MOVING_DISPLACEMENT = 0.2
 
 
-def _render(out_dir: Path) -> tuple[Path, Path, str]:
+def _render(out_dir: Path, seconds: float = SECONDS, size: tuple[int, int] = SIZE,
+            fps: float = FPS) -> tuple[Path, Path, str]:
     from geopre.synth import videos
 
     world = out_dir / "ingest-world"
-    summary = videos.write_videos(world, count=1, seconds=SECONDS, seed=SEED, sizes=(SIZE,), fps_choices=(FPS,),
+    summary = videos.write_videos(world, count=1, seconds=seconds, seed=SEED, sizes=(size,), fps_choices=(fps,),
                                   render_scale=RENDER_SCALE)
     name = summary["videos"][0]["name"]
     return world, world / "videos" / f"{name}.mp4", name

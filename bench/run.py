@@ -18,7 +18,7 @@ from pathlib import Path
 
 from geopre.machine import describe
 
-BENCHMARKS = ("render", "ingest", "shards", "train", "evaluate")
+BENCHMARKS = ("render", "ingest", "shards", "train", "evaluate", "peers")
 RESULTS = Path(__file__).parent / "results"
 
 # The table: per benchmark, (measure, value key, ratio key or None, target). Keys may hold a "*"
@@ -46,6 +46,18 @@ TABLE = {
               ("monodepth2 M step, same size and batch, triplets/s", "finetune_M_*_fp32_triplets_per_s", None, "")],
     "evaluate": [("Eigen evaluation 640x192, frames/s (ratio: of bare forward)", "evaluate_fps",
                   "evaluate_vs_forward", "")],
+    # Peer ratios are geopre's CPU per item over the peer's (below 1: geopre uses less); docs/bench.md.
+    "peers": [("geopre ingest, CPU s per 10 Hz frame (ratio: of video2dataset resize + 10 fps)",
+               "ingest.geopre_cpu_s_per_frame", "ingest.geopre_vs_video2dataset_cpu_s_per_frame", ""),
+              ("same, ratio of video2dataset with its optical-flow stage", "ingest.video2dataset_with_flow_cpu_s_per_frame",
+               "ingest.geopre_vs_video2dataset_with_flow_cpu_s_per_frame", ""),
+              ("shard loader, 2 threads, CPU ms per triplet (ratio: of webdataset's README loader)",
+               "loader.geopre_threads_cpu_ms_per_triplet", "loader.geopre_threads_vs_webdataset_cpu", ""),
+              ("shard loader, 2 processes, CPU ms per triplet (ratio: of webdataset's README loader)",
+               "loader.geopre_processes_cpu_ms_per_triplet", "loader.geopre_processes_vs_webdataset_cpu", ""),
+              ("shard loader, 2 threads, CPU ms per triplet (ratio: of MosaicML streaming)",
+               "loader.geopre_threads_cpu_ms_per_triplet", "loader.geopre_threads_vs_streaming_cpu", ""),
+              ("1-min load average during the peers run (start, end)", "load_average_at_start", None, "")],
 }
 
 
