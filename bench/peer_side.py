@@ -3,7 +3,7 @@ which has video2dataset and MosaicML streaming; geopre's venv does not (they pin
 for video2dataset, an older torch). Each command prints one JSON line on stdout.
 
     python -m bench.peer_side video2dataset CONFIG_JSON   # one video2dataset run, as its users call it
-    python -m bench.peer_side streaming SHARD_DIR OUT_DIR  # MDS shards of the same triplets, then a timed loader
+    python -m bench.peer_side streaming URLS_JSON OUT_DIR BATCH WORKERS WARM TIMED  # MDS copy of the same triplets, timed loader
 """
 
 from __future__ import annotations
@@ -66,16 +66,26 @@ def video2dataset_run(config: dict) -> dict:
     return {"ok": True}
 
 
-def _mds_from_tars(shard_dir: Path, out: Path) -> int:
+def tree_cpu_seconds() -> float:
+    """CPU seconds so far of this process, its live descendants, and its children that ended
+    (a DataLoader's workers of finished epochs)."""
+    import resource
+
+    from bench.shards import _descendants_cpu_seconds
+
+    ended = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return time.process_time() + _descendants_cpu_seconds() + ended.ru_utime + ended.ru_stime
+
+
+def _mds_from_tars(urls: list[str], out: Path) -> int:
     """The same triplets (three JPEG frames per sample) as MDS shards, bytes unchanged."""
     from streaming import MDSWriter
-    from webdataset.tariterators import tar_file_expander, group_by_keys
+    import webdataset as wds
 
     columns = {"prev.jpg": "bytes", "ref.jpg": "bytes", "next.jpg": "bytes"}
     count = 0
     with MDSWriter(out=str(out), columns=columns, compression=None) as writer:
-        urls = [{"url": str(p)} for p in sorted(shard_dir.glob("train/*.tar"))]
-        for sample in group_by_keys(tar_file_expander(urls)):
+        for sample in wds.WebDataset(urls, shardshuffle=False, empty_check=False):
             writer.write({name: sample[name] for name in columns})
             count += 1
     return count
@@ -99,27 +109,25 @@ class _DecodedTriplets:
         return Decoded(local=local, batch_size=batch_size, shuffle=True, shuffle_seed=0, num_canonical_nodes=1)
 
 
-def streaming_run(shard_dir: Path, out: Path, batch: int, workers: int, warm: int, timed: int) -> dict:
+def streaming_run(urls: list[str], out: Path, batch: int, workers: int, warm: int, timed: int) -> dict:
     """Steady-state triplets/s and CPU per triplet of a StreamingDataset in a ``workers``-worker
     DataLoader; the MDS shards are written on the first call and reused by the next ones."""
     import torch
     from torch.utils.data import DataLoader
 
-    from bench.shards import _descendants_cpu_seconds
-
     torch.set_num_threads(1)
     if not (out / "mds" / "index.json").is_file():
-        _mds_from_tars(shard_dir, out / "mds")
+        _mds_from_tars(urls, out / "mds")
     dataset = _DecodedTriplets(str(out / "mds"), batch)
-    batches = _endless(DataLoader(dataset, batch_size=batch, num_workers=workers))
+    batches = _endless(DataLoader(dataset, batch_size=batch, num_workers=workers, persistent_workers=True))
     for _ in range(warm):
         next(batches)
-    workers_cpu, main_cpu, start = _descendants_cpu_seconds(), time.process_time(), time.perf_counter()
+    cpu, start = tree_cpu_seconds(), time.perf_counter()
     for _ in range(timed):
         next(batches)
     seconds = time.perf_counter() - start
     triplets = batch * timed
-    cpu = time.process_time() - main_cpu + _descendants_cpu_seconds() - workers_cpu
+    cpu = tree_cpu_seconds() - cpu
     result = {"triplets_per_s": triplets / seconds, "cpu_ms_per_triplet": 1e3 * cpu / triplets,
               "load_average_1min": os.getloadavg()[0]}
     return result
@@ -135,8 +143,8 @@ def main(argv: list[str]) -> None:
     if command == "video2dataset":
         result = video2dataset_run(json.loads(rest[0]))
     elif command == "streaming":
-        shard_dir, out, batch, workers, warm, timed = rest
-        result = streaming_run(Path(shard_dir), Path(out), int(batch), int(workers), int(warm), int(timed))
+        urls, out, batch, workers, warm, timed = rest
+        result = streaming_run(json.loads(urls), Path(out), int(batch), int(workers), int(warm), int(timed))
     else:
         raise SystemExit(f"unknown command {command!r}: video2dataset or streaming")
     print(json.dumps(result))

@@ -30,7 +30,8 @@ from pathlib import Path
 
 import torch
 
-from bench.shards import BATCH, WARM_BATCHES, TIMED_BATCHES, WORKERS, _descendants_cpu_seconds, _loader_run, _make_shards
+from bench.peer_side import tree_cpu_seconds
+from bench.shards import BATCH, TIMED_BATCHES, WARM_BATCHES, WORKERS, _loader_run, _make_shards
 
 ROOT = Path(__file__).resolve().parent.parent
 SECONDS, FPS, SIZE, OUT_FPS = 20.0, 30.0, (1280, 720), 10.0
@@ -160,12 +161,12 @@ def _webdataset_run(urls: list[str]) -> dict:
     batches = iter(DataLoader(dataset, batch_size=None, num_workers=WORKERS))
     for _ in range(WARM_BATCHES):
         next(batches)
-    workers_cpu, main_cpu, start = _descendants_cpu_seconds(), time.process_time(), time.perf_counter()
+    cpu, start = tree_cpu_seconds(), time.perf_counter()
     for _ in range(TIMED_BATCHES):
         next(batches)
     seconds = time.perf_counter() - start
     triplets = BATCH * TIMED_BATCHES
-    cpu = time.process_time() - main_cpu + _descendants_cpu_seconds() - workers_cpu
+    cpu = tree_cpu_seconds() - cpu
     del batches
     return {"samples_per_s": triplets / seconds, "total_cpu_ms_per_sample": 1e3 * cpu / triplets}
 
@@ -184,7 +185,7 @@ def _loader_peers(out: Path, python: Path | None) -> dict:
         "webdataset": lambda: _webdataset_run(urls),
     }
     if python is not None:
-        side = [str(python), "-m", "bench.peer_side", "streaming", str(shards), str(out / "streaming"), str(BATCH),
+        side = [str(python), "-m", "bench.peer_side", "streaming", json.dumps(urls), str(out / "streaming"), str(BATCH),
                 str(WORKERS), str(WARM_BATCHES), str(TIMED_BATCHES)]
 
         def streaming_run():
