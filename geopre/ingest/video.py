@@ -19,7 +19,7 @@ import cv2
 from geopre.ingest import manifest as layout
 from geopre.ingest.config import IngestConfig, output_params
 from geopre.ingest.download import DownloadFailed, Video, download, one_line_reason, remove_downloads
-from geopre.ingest.flow_filter import FlowMeter, frame_flows, is_moving, to_grey
+from geopre.ingest.flow_filter import FlowMeter, flow_scale_for, frame_flows, is_moving, to_grey
 from geopre.ingest.subsample import VideoError, decode, frame_time, probe, stream_config
 from geopre.ingest.triplets import make_triplets
 
@@ -78,13 +78,14 @@ def ingest_video(out: Path, vid: str, media: Path, source: dict, config: IngestC
     sub, warnings = stream_config(info, config.subsample)
     for warning in warnings:
         log.warning("%s: %s", source["url"], warning)
-    meter = FlowMeter(flt.flow_scale)
+    flow_scale = flow_scale_for(sub.size[1], flt.flow_scale)
+    meter = FlowMeter(flow_scale)
     pair_flows: list[float] = []
     kept: list[bool] = []
     first = previous_grey = None
     try:
         for index, frame in enumerate(decode(media, info, sub)):
-            grey = to_grey(frame, flt.flow_scale)
+            grey = to_grey(frame, flow_scale)
             if previous_grey is not None:
                 pair_flows.append(meter(previous_grey, grey))
                 keep = is_moving(pair_flows[-1], flt.min_flow)
