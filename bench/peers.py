@@ -8,9 +8,9 @@
   them; each tool's interpreter start-up and imports (measured alone) are reported and subtracted
   in the ``*_after_startup`` numbers.
 - the shard loader vs a webdataset user's loader (``WebDataset(urls).shuffle(100).decode("torchrgb")
-  .to_tuple(...).batched(12)`` in a 2-worker DataLoader) and vs MosaicML streaming (MDS shards
-  of the same triplets, decoded to the same float tensors), on bench/shards.py's 240 triplets of
-  three 640x192 JPEG frames.
+  .to_tuple(...).batched(12)`` in a 2-worker DataLoader; also with ``torchrgb8``, uint8 tensors as
+  geopre's batches are) and vs MosaicML streaming (MDS shards of the same triplets, decoded to the
+  same float tensors), on bench/shards.py's 240 triplets of three 640x192 JPEG frames.
 
 Runs alternate (A B A B ...); CPU seconds per item (the tools' whole process trees) are the
 measure to trust on a shared machine, rates are wall clock. Every run records the 1-minute load
@@ -151,13 +151,15 @@ def _ingest_peers(out: Path, python: Path) -> dict:
     return result
 
 
-def _webdataset_run(urls: list[str]) -> dict:
-    """The loader a webdataset user writes from its README, timed like bench.shards._loader_run."""
+def _webdataset_run(urls: list[str], decoder: str = "torchrgb") -> dict:
+    """The loader a webdataset user writes from its README, timed like bench.shards._loader_run.
+    ``torchrgb`` gives float (3, H, W) tensors in [0, 1]; ``torchrgb8`` uint8 ones, which is what
+    geopre's loader hands over (training makes them float on its device)."""
     import webdataset as wds
     from torch.utils.data import DataLoader
 
     dataset = (wds.WebDataset(urls, shardshuffle=False, nodesplitter=wds.split_by_node).repeat().shuffle(100)
-               .decode("torchrgb").to_tuple("prev.jpg", "ref.jpg", "next.jpg").batched(BATCH))
+               .decode(decoder).to_tuple("prev.jpg", "ref.jpg", "next.jpg").batched(BATCH))
     batches = iter(DataLoader(dataset, batch_size=None, num_workers=WORKERS))
     for _ in range(WARM_BATCHES):
         next(batches)
@@ -183,6 +185,7 @@ def _loader_peers(out: Path, python: Path | None) -> dict:
         "geopre_threads": lambda: _loader_run(shards, WORKERS, "thread", augment),
         "geopre_processes": lambda: _loader_run(shards, WORKERS, "process", augment),
         "webdataset": lambda: _webdataset_run(urls),
+        "webdataset_uint8": lambda: _webdataset_run(urls, "torchrgb8"),
     }
     if python is not None:
         side = [str(python), "-m", "bench.peer_side", "streaming", json.dumps(urls), str(out / "streaming"), str(BATCH),

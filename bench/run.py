@@ -55,6 +55,8 @@ TABLE = {
                "loader.geopre_threads_cpu_ms_per_triplet", "loader.geopre_threads_vs_webdataset_cpu", ""),
               ("shard loader, 2 processes, CPU ms per triplet (ratio: of webdataset's README loader)",
                "loader.geopre_processes_cpu_ms_per_triplet", "loader.geopre_processes_vs_webdataset_cpu", ""),
+              ("shard loader, 2 threads, CPU ms per triplet (ratio: of webdataset's loader, uint8 tensors)",
+               "loader.geopre_threads_cpu_ms_per_triplet", "loader.geopre_threads_vs_webdataset_uint8_cpu", ""),
               ("shard loader, 2 threads, CPU ms per triplet (ratio: of MosaicML streaming)",
                "loader.geopre_threads_cpu_ms_per_triplet", "loader.geopre_threads_vs_streaming_cpu", ""),
               ("1-min load average during the peers run (start, end)", "load_average_at_start", None, "")],
