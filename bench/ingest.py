@@ -230,6 +230,11 @@ def _ingest_seconds(world: Path, media: Path, name: str, target: Path, download:
     return seconds, stats
 
 
+def _cpu_ratio(runs: list, full_runs: list) -> dict:
+    cpu = min(run[1]["cpu_s"] for run in runs) / min(run[1]["cpu_s"] for run in full_runs)
+    return {"ingest_cpu_vs_full_size_flow": round(cpu, 3)}
+
+
 def run(out_dir, repeats: int = 2) -> dict:
     """Best of ``repeats`` for each timing: the CPU is shared, the minimum is the least disturbed."""
     from geopre.ingest.sources import url_key
@@ -272,7 +277,7 @@ def run(out_dir, repeats: int = 2) -> dict:
             1e3 * min(run[1]["cpu_s"] for run in full_runs) / output_frames, 3),
         "stage_cpu": stage_cpu(media, repeats),
         "load_average_1min": round(os.getloadavg()[0], 2),
-    }
+    } | _cpu_ratio(local_runs, full_runs)
 
 
 if __name__ == "__main__":
