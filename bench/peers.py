@@ -23,6 +23,7 @@ from __future__ import annotations
 import json
 import os
 import resource
+import shutil
 import subprocess
 import sys
 import time
@@ -96,8 +97,6 @@ def _check_video2dataset(out: Path) -> None:
 
 
 def _ingest_peers(out: Path, python: Path) -> dict:
-    import shutil
-
     from bench.ingest import _render
     from geopre.synth.serve import serving
 
