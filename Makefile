@@ -5,7 +5,7 @@ BIN     := $(VENV)/bin
 PYTEST_ARGS ?=
 PRESET  ?= small
 
-.PHONY: install test demo bench reproduce ffmpeg clean
+.PHONY: install test demo bench peers reproduce ffmpeg clean
 
 install: ffmpeg $(BIN)/geopre
 
@@ -40,6 +40,11 @@ reproduce:
 
 bench:
 	$(BIN)/python -m bench.run
+
+# The peer tools `make bench` compares with (video2dataset, MosaicML streaming), in .venv-peers:
+# they pin numpy < 2 and an older torch, so they never go into $(VENV) (bench/peers_env.sh).
+peers: $(BIN)/geopre
+	bash bench/peers_env.sh $(VENV) .venv-peers
 
 clean:
 	rm -rf demo bench/results/*.tmp .pytest_cache

@@ -27,6 +27,8 @@ moving (any travel at all), for the record.
 from __future__ import annotations
 
 import json
+import os
+import resource
 import shutil
 import subprocess
 import sys
@@ -37,17 +39,19 @@ import numpy as np
 
 SECONDS, FPS, SIZE = 60.0, 30.0, (1280, 720)
 SEED = 0  # seed 0 drives with 3 stops (23% of the frames stopped)
+REPEATS = 2
 RENDER_SCALE = 0.25  # render 320x180 and let ffmpeg upscale: 1800 ray-cast frames in ~3 min, once
 # A frame "moves" when the camera travels >= 0.2 m in its 0.1 s (2 m/s, half the world's slowest
 # cruise speed); between a stop and that speed the car is braking or pulling away: not scored.
 MOVING_DISPLACEMENT = 0.2
 
 
-def _render(out_dir: Path) -> tuple[Path, Path, str]:
+def _render(out_dir: Path, seconds: float = SECONDS, size: tuple[int, int] = SIZE,
+            fps: float = FPS) -> tuple[Path, Path, str]:
     from geopre.synth import videos
 
     world = out_dir / "ingest-world"
-    summary = videos.write_videos(world, count=1, seconds=SECONDS, seed=SEED, sizes=(SIZE,), fps_choices=(FPS,),
+    summary = videos.write_videos(world, count=1, seconds=seconds, seed=SEED, sizes=(size,), fps_choices=(fps,),
                                   render_scale=RENDER_SCALE)
     name = summary["videos"][0]["name"]
     return world, world / "videos" / f"{name}.mp4", name
@@ -89,6 +93,80 @@ def _decoder_speeds(media: Path, frames: int) -> dict:
     return result | {"decord_fps": round(frames / decord_seconds, 1), "decord_frames": count}
 
 
+def _children_cpu() -> float:
+    use = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return use.ru_utime + use.ru_stime
+
+
+def _cpu(fn, children: bool = True) -> float:
+    """CPU seconds of ``fn()`` in this process (all threads) and, with ``children``, the child
+    processes it waited for."""
+    before, own = _children_cpu(), time.process_time()
+    fn()
+    return (_children_cpu() - before if children else 0.0) + time.process_time() - own
+
+
+def stage_cpu(media: Path, repeats: int = REPEATS) -> dict:
+    """Where ingest's CPU goes: each stage alone on the same video, best of ``repeats``, in ms per
+    output (10 Hz) frame. CPU time, unlike wall time, barely moves with other jobs on the machine.
+
+    ffmpeg_decode_only is the decoder alone; ffmpeg_subsample_pipe the ingest's ffmpeg (decode,
+    fps, scale, crop, raw BGR out), so their difference is what rate conversion and the resize cost
+    ffmpeg; python_pipe_read is this process's share of the pipe (reader thread, queue, arrays). Flow is DIS on the grey copy, at full and
+    half size; jpeg_encode and file_write are the writer's two halves; probe is one ffprobe call
+    (per video, spread over its frames here)."""
+    import tempfile
+
+    import cv2
+
+    from geopre.ingest.config import SubsampleConfig
+    from geopre.ingest.flow_filter import FlowMeter, to_grey
+    from geopre.ingest.manifest import make_manifest
+    from geopre.ingest.subsample import decode, ffmpeg_args, probe
+    from geopre.io import atomic_write_json
+
+    info, config = probe(media), SubsampleConfig()
+    frames = [frame.copy() for frame in decode(media, info, config)]
+    greys = {scale: [to_grey(f, scale) for f in frames] for scale in (1.0, 0.5)}
+    encoded = [cv2.imencode(".jpg", f, [cv2.IMWRITE_JPEG_QUALITY, 95])[1].tobytes() for f in frames]
+    quiet = {"stdout": subprocess.DEVNULL, "check": True}
+
+    def flow(scale: float):
+        meter = FlowMeter(scale)
+        return lambda: [meter(a, b) for a, b in zip(greys[scale], greys[scale][1:])]
+
+    with tempfile.TemporaryDirectory(prefix="geopre-bench-stages-") as tmp:
+        def write_files():
+            for i, data in enumerate(encoded):
+                (Path(tmp) / f"{i:06d}.jpg").write_bytes(data)
+
+        n = len(frames)
+        manifest = lambda: atomic_write_json(Path(tmp) / "m.json", make_manifest(  # noqa: E731
+            "v", {}, {}, 10.0, [i / 10 for i in range(n)], [2.0] * n, [True] * n, [[i - 1, i, i + 1] for i in range(1, n - 1)],
+            "jpg", []))
+        stages = {
+            "ffmpeg_decode_only": lambda: subprocess.run(["ffmpeg", "-nostdin", "-loglevel", "error", "-i", str(media),
+                                                          "-f", "null", "-"], **quiet),
+            "ffmpeg_subsample_pipe": lambda: subprocess.run(ffmpeg_args(media, info, config), **quiet),
+            "python_pipe_read": lambda: sum(1 for _ in decode(media, info, config)),
+            "grey": lambda: [to_grey(f) for f in frames],
+            "dis_flow_full_size": flow(1.0),
+            "dis_flow_half_size": flow(0.5),
+            "jpeg_encode": lambda: [cv2.imencode(".jpg", f, [cv2.IMWRITE_JPEG_QUALITY, 95]) for f in frames],
+            "file_write": write_files,
+            "manifest": manifest,
+            "probe": lambda: probe(media),
+        }
+        best = {name: min(_cpu(fn, children=name != "python_pipe_read") for _ in range(repeats))
+                for name, fn in stages.items()}
+    result = {f"{name}_ms_per_frame": round(1e3 * cpu / n, 3) for name, cpu in best.items()}
+    result["ffmpeg_fps_scale_crop_ms_per_frame"] = round(1e3 * (best["ffmpeg_subsample_pipe"]
+                                                                 - best["ffmpeg_decode_only"]) / n, 3)
+    result["output_frames"] = n
+    result["load_average_1min"] = round(os.getloadavg()[0], 2)
+    return result
+
+
 def truth_labels(truth: dict, times: list[float], moving_displacement: float) -> tuple[np.ndarray, np.ndarray]:
     """(static, moving) flags per 10 Hz frame; frames that are neither are not scored.
 
@@ -128,23 +206,33 @@ def score_static_filter(record: dict, truth: dict, moving_displacement: float = 
     }
 
 
-def _ingest_seconds(world: Path, media: Path, name: str, target: Path, download: bool) -> tuple[float, dict]:
-    from geopre.ingest.config import IngestConfig
+def _ingest_seconds(world: Path, media: Path, name: str, target: Path, download: bool,
+                    flow_scale: float | None = None) -> tuple[float, dict]:
+    """Wall seconds and stats of one whole ingest; ``flow_scale`` None is the default's. The stats
+    gain ``cpu_s``: CPU seconds of this process's threads and its ffmpeg/ffprobe children."""
+    from geopre.ingest.config import FilterConfig, IngestConfig
     from geopre.ingest.pipeline import run_ingest
     from geopre.ingest.sources import Source
     from geopre.synth.serve import serving
 
     shutil.rmtree(target, ignore_errors=True)
-    started = time.perf_counter()
+    config = IngestConfig(out=target, filter=FilterConfig() if flow_scale is None else FilterConfig(flow_scale=flow_scale))
+    cpu, started = _children_cpu() + time.process_time(), time.perf_counter()
     if download:
         with serving(world) as base:
-            stats = run_ingest([Source(base + f"videos/{name}.mp4")], IngestConfig(out=target))
+            stats = run_ingest([Source(base + f"videos/{name}.mp4")], config)
     else:
-        stats = run_ingest([Source(str(media.resolve()), local=True)], IngestConfig(out=target))
+        stats = run_ingest([Source(str(media.resolve()), local=True)], config)
     seconds = time.perf_counter() - started
+    stats["cpu_s"] = _children_cpu() + time.process_time() - cpu
     if stats["videos"]["ok"] != 1:
         raise RuntimeError(f"benchmark ingest failed: {stats['failed']}")
     return seconds, stats
+
+
+def _cpu_ratio(runs: list, full_runs: list) -> dict:
+    cpu = min(run[1]["cpu_s"] for run in runs) / min(run[1]["cpu_s"] for run in full_runs)
+    return {"ingest_cpu_vs_full_size_flow": round(cpu, 3)}
 
 
 def run(out_dir, repeats: int = 2) -> dict:
@@ -159,11 +247,16 @@ def run(out_dir, repeats: int = 2) -> dict:
 
     decode_seconds = min(_decode_only_seconds(media) for _ in range(repeats))
     download_runs = [_ingest_seconds(world, media, name, out_dir / "ingest-download", True) for _ in range(repeats)]
-    local_seconds = min(_ingest_seconds(world, media, name, out_dir / "ingest-local", False)[0] for _ in range(repeats))
+    local_runs = [_ingest_seconds(world, media, name, out_dir / "ingest-local", False) for _ in range(repeats)]
+    local_seconds = min(run[0] for run in local_runs)
     ingest_seconds, stats = min(download_runs, key=lambda run: run[0])
     # Each run serves on a new port, so its video id differs; the folder holds the last run's one.
     record = json.loads(next((out_dir / "ingest-download" / "manifests").glob("*.json")).read_text())
     truth = load_truth(world, name)
+    # The static filter with flow at full size, against the default (half size since issue 16).
+    full_runs = [_ingest_seconds(world, media, name, out_dir / "ingest-full-flow", False, 1.0) for _ in range(repeats)]
+    full_record = json.loads(next((out_dir / "ingest-full-flow" / "manifests").glob("*.json")).read_text())
+    output_frames = len(record["frames"])
     return {
         "video": {"seconds": SECONDS, "fps": FPS, "size": list(SIZE), "frames": frames},
         "decode_only_fps": round(frames / decode_seconds, 1),
@@ -176,7 +269,15 @@ def run(out_dir, repeats: int = 2) -> dict:
         "decoders": _decoder_speeds(media, frames),
         "static_filter": score_static_filter(record, truth),
         "static_filter_strict": score_static_filter(record, truth, moving_displacement=0.0),
-    }
+        "static_filter_full_size_flow": score_static_filter(full_record, truth),
+        # CPU per output (10 Hz) frame of the whole local ingest, default and full-size flow, and
+        # each stage alone: the load-proof view of where the time goes.
+        "ingest_local_cpu_ms_per_frame": round(1e3 * min(run[1]["cpu_s"] for run in local_runs) / output_frames, 3),
+        "ingest_local_full_size_flow_cpu_ms_per_frame": round(
+            1e3 * min(run[1]["cpu_s"] for run in full_runs) / output_frames, 3),
+        "stage_cpu": stage_cpu(media, repeats),
+        "load_average_1min": round(os.getloadavg()[0], 2),
+    } | _cpu_ratio(local_runs, full_runs)
 
 
 if __name__ == "__main__":

@@ -18,7 +18,7 @@ from pathlib import Path
 
 from geopre.machine import describe
 
-BENCHMARKS = ("render", "world", "ingest", "shards", "train", "evaluate")
+BENCHMARKS = ("render", "world", "ingest", "shards", "train", "evaluate", "peers")
 RESULTS = Path(__file__).parent / "results"
 
 # The table: per benchmark, (measure, value key, ratio key or None, target). Keys may hold a "*"
@@ -37,7 +37,13 @@ TABLE = {
                ("whole ingest via yt-dlp, frames/s (ratio: of decode-only)", "ingest_fps", "ingest_vs_decode_only",
                 ">= 0.5x"),
                ("static filter precision (static = positive)", "static_filter.precision", None, ""),
-               ("static filter recall", "static_filter.recall", None, "")],
+               ("static filter recall", "static_filter.recall", None, ""),
+               ("static filter precision, flow at full size (before issue 16)", "static_filter_full_size_flow.precision",
+                None, ""),
+               ("static filter recall, flow at full size", "static_filter_full_size_flow.recall", None, ""),
+               ("local ingest, CPU ms per 10 Hz frame (ratio: of the same with full-size flow)",
+                "ingest_local_cpu_ms_per_frame", "ingest_cpu_vs_full_size_flow", ""),
+               ("ffmpeg decode-only, CPU ms per 10 Hz frame", "stage_cpu.ffmpeg_decode_only_ms_per_frame", None, "")],
     "shards": [("raw tar read, samples/s", "raw_tar_read_samples_per_s", None, ""),
                ("bare JPEG decode (simplejpeg, the loader's), 2 processes, samples/s",
                 "decode_bare_2proc_samples_per_s", None, ""),
@@ -52,6 +58,21 @@ TABLE = {
               ("monodepth2 M step, same size and batch, triplets/s", "finetune_M_*_fp32_triplets_per_s", None, "")],
     "evaluate": [("Eigen evaluation 640x192, frames/s (ratio: of bare forward)", "evaluate_fps",
                   "evaluate_vs_forward", "")],
+    # Peer ratios are geopre's CPU per item over the peer's (below 1: geopre uses less); docs/bench.md.
+    "peers": [("geopre ingest, CPU s per 10 Hz frame (ratio: of video2dataset resize + 10 fps)",
+               "ingest.geopre_cpu_s_per_frame", "ingest.geopre_vs_video2dataset_cpu_s_per_frame", ""),
+              ("video2dataset resize + 10 fps + its optical-flow stage, CPU s per frame (ratio: geopre's of it)",
+               "ingest.video2dataset_with_flow_cpu_s_per_frame",
+               "ingest.geopre_vs_video2dataset_with_flow_cpu_s_per_frame", ""),
+              ("shard loader, 2 threads, CPU ms per triplet (ratio: of webdataset's README loader)",
+               "loader.geopre_threads_cpu_ms_per_triplet", "loader.geopre_threads_vs_webdataset_cpu", ""),
+              ("shard loader, 2 processes, CPU ms per triplet (ratio: of webdataset's README loader)",
+               "loader.geopre_processes_cpu_ms_per_triplet", "loader.geopre_processes_vs_webdataset_cpu", ""),
+              ("shard loader, 2 threads, CPU ms per triplet (ratio: of webdataset's loader, uint8 tensors)",
+               "loader.geopre_threads_cpu_ms_per_triplet", "loader.geopre_threads_vs_webdataset_uint8_cpu", ""),
+              ("shard loader, 2 threads, CPU ms per triplet (ratio: of MosaicML streaming)",
+               "loader.geopre_threads_cpu_ms_per_triplet", "loader.geopre_threads_vs_streaming_cpu", ""),
+              ("1-min load average during the peers run (start, end)", "load_average_at_start", None, "")],
 }
 
 

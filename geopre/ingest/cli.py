@@ -30,8 +30,8 @@ from geopre.cliutil import (FRACTION, IMAGE_SIZE, NON_NEGATIVE_FLOAT, NON_NEGATI
               help="Triplet neighbours may be at most this many subsampled frames apart (1 = adjacent).")
 @click.option("--min-height", type=POSITIVE_INT,
               help="Skip videos whose displayed height (after rotation) is below this many px (recorded as failed).")
-@click.option("--flow-scale", default=1.0, show_default=True, type=FRACTION,
-              help="Measure flow on a copy scaled by this factor (0.5 = half size, faster); flow is rescaled.")
+@click.option("--flow-scale", default=0.5, show_default=True, type=FRACTION,
+              help="Measure flow on a copy scaled by this factor (1 = full size, 4x the flow's CPU); flow is rescaled.")
 @click.option("--format", "image_format", default="jpg", show_default=True, type=choice(["jpg", "png"]),
               help="Frame file format.")
 @click.option("--jpeg-quality", default=95, show_default=True, type=click.IntRange(1, 100), help="JPEG quality 1-100.")

@@ -11,6 +11,16 @@ from __future__ import annotations
 import cv2
 import numpy as np
 
+# DIS's FAST preset measures at a quarter of its input with 8 px patches: a copy 96 rows tall is
+# 24 rows there, three patches; much smaller and it stops seeing a frame's motion.
+MIN_FLOW_HEIGHT = 96
+
+
+def flow_scale_for(height: int, scale: float) -> float:
+    """The scale flow is measured at for frames ``height`` rows tall: ``scale``, raised (up to 1)
+    so the scaled copy keeps at least MIN_FLOW_HEIGHT rows."""
+    return max(scale, min(1.0, MIN_FLOW_HEIGHT / height))
+
 
 def to_grey(image_bgr: np.ndarray, scale: float = 1.0) -> np.ndarray:
     """The grey copy the flow is measured on, optionally resized by ``scale``."""

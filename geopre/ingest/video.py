@@ -19,8 +19,8 @@ import cv2
 from geopre.ingest import manifest as layout
 from geopre.ingest.config import IngestConfig, output_params
 from geopre.ingest.download import DownloadFailed, Video, download, one_line_reason, remove_downloads
-from geopre.ingest.flow_filter import FlowMeter, frame_flows, is_moving, to_grey
-from geopre.ingest.subsample import VideoError, decode, frame_time, probe, stream_config
+from geopre.ingest.flow_filter import FlowMeter, flow_scale_for, frame_flows, is_moving, to_grey
+from geopre.ingest.subsample import VideoError, VideoInfo, decode, frame_time, probe, stream_config
 from geopre.ingest.triplets import make_triplets
 
 log = logging.getLogger(__name__)
@@ -39,9 +39,8 @@ class VideoResult:
     warnings: list[str] = field(default_factory=list)
 
 
-def source_record(video: Video, info: dict | None, media: Path) -> dict:
-    """The manifest's ``source``: what the site says, with fps and size from the file itself."""
-    probed = probe(media)
+def source_record(video: Video, info: dict | None, probed: VideoInfo) -> dict:
+    """The manifest's ``source``: what the site says, with fps and size from the file itself (``probed``)."""
     info = info or {}
     return {
         "url": video.url,
@@ -64,27 +63,29 @@ def _write_frame(path: Path, frame, config: IngestConfig) -> None:
 
 
 def ingest_video(out: Path, vid: str, media: Path, source: dict, config: IngestConfig,
-                 on_frame: Callable[[], None] | None = None) -> VideoResult:
-    """Subsample, filter and write one video; the manifest is written last. Raises VideoError."""
+                 on_frame: Callable[[], None] | None = None, info: VideoInfo | None = None) -> VideoResult:
+    """Subsample, filter and write one video; the manifest is written last. Raises VideoError.
+    ``info`` is ``probe(media)`` when the caller has it (an ffprobe run is ~60 ms of CPU)."""
     started = time.perf_counter()
     out = Path(out)
     layout.discard_unfinished(out, vid)
     partial = layout.partial_frames_dir(out, vid)
     partial.mkdir(parents=True)
     flt = config.filter
-    info = probe(media)
+    info = info or probe(media)
     if flt.min_height is not None and info.height < flt.min_height:
         raise VideoError(f"video is {info.width}x{info.height}: height below --min-height {flt.min_height}")
     sub, warnings = stream_config(info, config.subsample)
     for warning in warnings:
         log.warning("%s: %s", source["url"], warning)
-    meter = FlowMeter(flt.flow_scale)
+    flow_scale = flow_scale_for(sub.size[1], flt.flow_scale)
+    meter = FlowMeter(flow_scale)
     pair_flows: list[float] = []
     kept: list[bool] = []
     first = previous_grey = None
     try:
         for index, frame in enumerate(decode(media, info, sub)):
-            grey = to_grey(frame, flt.flow_scale)
+            grey = to_grey(frame, flow_scale)
             if previous_grey is not None:
                 pair_flows.append(meter(previous_grey, grey))
                 keep = is_moving(pair_flows[-1], flt.min_flow)
@@ -138,7 +139,9 @@ def fetch(video: Video, config: IngestConfig) -> tuple[Path, dict | None]:
 def process(video: Video, media: Path, info: dict | None, config: IngestConfig) -> VideoResult:
     """:func:`ingest_video` on fetched media; a bad video is a failed result, and the download goes."""
     try:
-        result = ingest_video(config.out, video.video_id, media, source_record(video, info, media), config)
+        probed = probe(media)
+        result = ingest_video(config.out, video.video_id, media, source_record(video, info, probed), config,
+                              info=probed)
     except VideoError as err:
         return VideoResult(video.video_id, video.url, "failed", str(err))
     finally:

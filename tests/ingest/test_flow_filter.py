@@ -2,7 +2,8 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from geopre.ingest.flow_filter import FlowMeter, frame_flows, kept_flags, mean_flow_magnitude, to_grey
+from geopre.ingest.flow_filter import (MIN_FLOW_HEIGHT, FlowMeter, flow_scale_for, frame_flows, kept_flags,
+                                       mean_flow_magnitude, to_grey)
 
 
 def shifted_pair(shift: int):
@@ -28,6 +29,14 @@ def test_half_size_flow_is_rescaled_to_full_size():
     a, b = shifted_pair(4)
     meter = FlowMeter(scale=0.5)
     assert meter(to_grey(a, 0.5), to_grey(b, 0.5)) == pytest.approx(4, abs=0.5)
+
+
+def test_flow_scale_keeps_the_copy_tall_enough_for_dis():
+    assert flow_scale_for(192, 0.5) == 0.5  # the paper's 640x192: flow on 320x96
+    assert flow_scale_for(720, 0.1) == pytest.approx(MIN_FLOW_HEIGHT / 720)
+    assert flow_scale_for(128, 0.5) == pytest.approx(0.75)
+    assert flow_scale_for(64, 0.5) == 1.0  # never upscaled
+    assert flow_scale_for(64, 1.0) == 1.0
 
 
 def test_frame_zero_takes_the_flow_to_frame_one():

@@ -49,7 +49,7 @@ def test_served_playlist_and_failures(web, tmp_path):
         assert record["source"]["fps"] in (24.0, 30.0) and record["source"]["width"] in (192, 160)
         assert record["params"] == {"fps": 10, "size": [128, 64], "crop": "center", "min_flow": 1.0,
                                     "max_gap": 1, "format": "jpg", "start": None, "end": None,
-                                    "flow_scale": 1.0, "jpeg_quality": 95, "min_height": None}
+                                    "flow_scale": 0.5, "jpeg_quality": 95, "min_height": None}
         assert record["fps"] == 10 and record["warnings"] == []
         frames = record["frames"]
         assert [f["index"] for f in frames] == list(range(20))  # 2 s at 10 Hz
