@@ -45,6 +45,18 @@ def _register_commands() -> None:
 _register_commands()
 
 
+class _StderrHandler(logging.StreamHandler):
+    """Writes to whatever ``sys.stderr`` is at the time of each record (test runners swap it)."""
+
+    @property
+    def stream(self):
+        return sys.stderr
+
+    @stream.setter
+    def stream(self, _value) -> None:
+        pass
+
+
 class _LevelPrefix(logging.Formatter):
     def format(self, record: logging.LogRecord) -> str:
         return f"geopre: {record.levelname.lower()}: {record.getMessage()}"
@@ -55,12 +67,10 @@ def configure_logging(debug: bool) -> None:
     ``geopre: error: ...`` line of a failure; ``--debug`` adds every geopre module's debug records
     with their logger names. Configured once per process (tests call :func:`main` many times)."""
     logger = logging.getLogger("geopre")
-    handler = next((h for h in logger.handlers if getattr(h, "geopre_cli", False)), None)
+    handler = next((h for h in logger.handlers if isinstance(h, _StderrHandler)), None)
     if handler is None:
-        handler = logging.StreamHandler()
-        handler.geopre_cli = True
+        handler = _StderrHandler()
         logger.addHandler(handler)
-    handler.setStream(sys.stderr)  # the current stderr: click's test runner swaps it per call
     handler.setFormatter(logging.Formatter("%(levelname)s %(name)s: %(message)s") if debug else _LevelPrefix())
     logger.setLevel(logging.DEBUG if debug else logging.WARNING)
 
