@@ -23,9 +23,11 @@ def tiny_model_file(tmp_path_factory):
 
 @pytest.fixture(scope="session")
 def pretrain_shards(tmp_path_factory):
-    """Shards of a synthetic KITTI-style tree at 96x32 (pretraining tests train at 64x32)."""
+    """Shards of a synthetic KITTI-style tree at 96x32 (pretraining tests train at 64x32): 5 drives, of which
+    1 is the test drive and 1 the val drive, so 3 drives (the shard split divides them by video) feed
+    the shards, as many as before the tree had val drives of its own."""
     root = tmp_path_factory.mktemp("kitti")
-    kitti.write_kitti(root, drives=4, test_drives=1, frames=8, width=96, height=32, seed=2, save_depth=False)
+    kitti.write_kitti(root, drives=5, test_drives=1, frames=8, width=96, height=32, seed=2, save_depth=False)
     out = tmp_path_factory.mktemp("shards")
     write_shards([SourceSpec("kitti", root)], WriteConfig(out, maxcount=4, val_fraction=0.34, seed=0))
     return out
