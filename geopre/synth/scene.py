@@ -1,5 +1,5 @@
 """What a generated scene holds: the material, shape and ground-kind ids and the columns of the
-per-object appearance table (``P_*``) that ``render.py`` reads; :class:`Boxes`, the primitives at
+per-object appearance table (``P_*``) that ``shading.py`` reads; :class:`Boxes`, the primitives at
 traffic time 0 (static ones in their own frame, moving ones riding the road); :class:`Scene`, the
 whole street from one seed (road, primitives, ground layout, light); and ``_BoxList``, the
 accumulator that the generators in ``street.py`` and ``props.py`` fill.
@@ -15,14 +15,14 @@ from geopre.synth.road import Posed, Road, yaw_rotation
 from geopre.synth.style import WorldStyle
 
 
-# Materials: each one has its own look in render.py.
+# Materials: each one has its own look in shading.py.
 BUILDING, CAR_BODY, CAR_CABIN, CAR_UNDER, POLE, TRUNK, CANOPY, PEDESTRIAN, SIGN, WALL, HEDGE = range(11)
-# Primitive shapes, ray cast in render.py.
+# Primitive shapes, ray cast in raycast.py.
 BOX, CYLINDER, SPHEROID = range(3)
-# Ground beyond the sidewalk, per stretch of street (render.py colours them).
+# Ground beyond the sidewalk, per stretch of street (shading.py colours them).
 VERGE, ASPHALT, GRAVEL_LOT, PARK, SIDE_STREET = range(5)
 
-# Columns of Boxes.params: the per-object appearance that render.py reads.
+# Columns of Boxes.params: the per-object appearance that shading.py reads.
 P_SEED, P_TEXTURE, P_TEXEL, P_U0, P_V0, P_CONTRAST, P_WIN_PITCH, P_WIN_WIDTH, P_STOREY, P_WIN_HEIGHT, \
     P_GROUND_FLOOR, P_SHOP_PITCH, P_BALCONY, P_PHOTO, P_FRAME = range(15)
 N_PARAMS = 15
@@ -90,7 +90,7 @@ class Scene:
     ego_lane_x: float
     length: float  # metres of street generated ahead of the start
     road: Road | None = None
-    ground: dict = field(default_factory=dict)  # per-scene ground look (markings, kerb, sidewalk), render.py
+    ground: dict = field(default_factory=dict)  # per-scene ground look (markings, kerb, sidewalk), shading.py
     sections: np.ndarray | None = None  # (K, 4): s_start, s_end, side (+-1), ground kind beyond the sidewalk
     crossings: np.ndarray | None = None  # (K, 2): s_start, s_end of side-street mouths and crossings
     light: dict = field(default_factory=dict)  # sun strength, ambient, sun colour, haze

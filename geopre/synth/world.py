@@ -12,7 +12,7 @@ trunks) and spheroids (tree crowns). Cars and pedestrians move along the road on
 
 Every object draws its own look from the scene seed: a photographic material, texture scale and
 offset, palette colour, window grid, storeys, shop fronts, doors; road markings, kerbs, sidewalks
-and verges differ between scenes (see ``render.py``, which reads the per-object ``params``).
+and verges differ between scenes (see ``shading.py``, which reads the per-object ``params``).
 
 The scene is generated once from a seed and is a pure function of it. Object motion runs on a
 "traffic clock" that slows and stops with the ego car (the whole street waits at the lights), so a
@@ -31,7 +31,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-# Re-exported: the world's API, used as ``world.X`` by render.py, kitti.py, videos.py, bench and tests.
+# Re-exported: the world's API, used as ``world.X`` by raycast.py, shading.py, render.py, kitti.py, videos.py, bench and tests.
 from geopre.data.camera import Intrinsics  # noqa: F401
 from geopre.synth.props import _add_moving_car
 from geopre.synth.road import Posed, Road, make_road, yaw_rotation  # noqa: F401
