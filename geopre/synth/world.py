@@ -31,7 +31,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-# Re-exported: the world's API, used as ``world.X`` by raycast.py, shading.py, render.py, kitti.py, videos.py, bench and tests.
+# Re-exported: the world's API, which raycast, shading, render, kitti, videos, bench and tests use as world.X.
 from geopre.data.camera import Intrinsics  # noqa: F401
 from geopre.synth.props import _add_moving_car
 from geopre.synth.road import Posed, Road, make_road, yaw_rotation  # noqa: F401
