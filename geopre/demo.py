@@ -27,7 +27,8 @@ from geopre.reproduce.presets import DEMO, Preset
 
 def run_demo(preset: Preset = DEMO, out: Path = Path("demo"), echo=click.echo) -> dict:
     """Run the demo's stages (cached) and print its summary; return the numbers it printed."""
-    from geopre.reproduce import report
+    from geopre.reproduce.collect import collect, constant_baseline
+    from geopre.reproduce.figures import depth_grid
     from geopre.reproduce.layout import KITTI_EVAL, Study
     from geopre.reproduce.stages import StageRunner
     from geopre.reproduce.study import PRIOR_RATES, plan
@@ -43,9 +44,9 @@ def run_demo(preset: Preset = DEMO, out: Path = Path("demo"), echo=click.echo) -
     pretrained = json.loads((study.cache / "pretrain" / mixture / "summary.json").read_text())
     finetuned = json.loads((run / "summary.json").read_text())
     evaluated = json.loads((run / KITTI_EVAL).read_text())
-    metrics, constant = evaluated["metrics"], report.constant_baseline(study)
+    metrics, constant = evaluated["metrics"], constant_baseline(study)
     picture = study.out / "figures" / "depth_grid.png"
-    columns = report.depth_grid(study, report.collect(study), picture)
+    columns = depth_grid(study, collect(study), picture)
 
     echo("")
     echo(f"geopre demo: outputs under {study.out}/ (the world, shards and runs in {study.cache}/)")

@@ -1,5 +1,8 @@
 """KITTI raw reader: calibration, velodyne ground truth, monodepth2 split files, gt export.
 
+Over 400 lines on purpose: every fact about KITTI raw's on-disk format (below) is in this one
+module, so it can be checked against the devkit in one place.
+
 On-disk facts this module relies on (KITTI raw devkit and monodepth2):
 
 * ``<root>/<date>/calib_cam_to_cam.txt`` and ``calib_velo_to_cam.txt`` hold ``KEY: v v v`` lines;

@@ -15,6 +15,7 @@ from geopre.reproduce.presets import Preset
 
 KITTI_EVAL = "eval_kitti_eigen.json"
 CITY_EVAL = "eval_cityscapes_all.json"
+BASELINES_FILE = "baselines.json"
 
 
 @dataclass(frozen=True)
@@ -89,3 +90,13 @@ class Study:
         if p.mono:
             cells += [Cell("M", 1.0, init, seed) for seed in p.seeds for init in self.inits]
         return cells
+
+
+def init_label(init: str) -> str:
+    """Row names that say what each encoder started from, so the comparator is plain."""
+    if init.startswith("geo-imagenet-"):
+        return f"ImageNet -> geometric {init[len('geo-imagenet-'):]} (the paper's)"
+    if init.startswith("geo-"):
+        return f"geometric {init[4:]} (no ImageNet)"
+    return {"scratch": "scratch (random init)", "imagenet": "ImageNet"}.get(init, init)
+

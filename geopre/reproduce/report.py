@@ -2,18 +2,18 @@
 
 Every number comes from a run folder: ``summary.json`` (validation history), the evaluation JSONs
 (test metrics, per image, for the selected model and every validated one), ``baselines.json``, the
-pretraining logs, and ``stages.json`` (wall times). :func:`compare` turns paired seeds and per-frame
-errors into a comparison (paired t-test, bootstrap interval, Holm over the claim's comparisons:
-:mod:`geopre.reproduce.statistics`); a model that does not beat the per-pixel prior "did not learn"
-and supports no claim. The small files a reader needs to re-check the report are copied to
-``OUT/evals/`` and ``OUT/curves/`` (:func:`export_small_files`).
+pretraining logs, and ``stages.json`` (wall times). This module assembles the report and says how
+the study was run (command, code, device, versions, wall time per stage); the rooms it draws on:
+:mod:`~geopre.reproduce.collect` (run folders read into records, the small files copied to
+``OUT/evals/`` and ``OUT/curves/``), :mod:`~geopre.reproduce.verdicts` (learned or not, paired
+comparisons, Holm, the claims' paragraphs), :mod:`~geopre.reproduce.tables` (markdown tables) and
+:mod:`~geopre.reproduce.figures` (plots and the depth grid).
 """
 
 from __future__ import annotations
 
 import datetime as dt
 import json
-import math
 import platform
 import shutil
 import subprocess
@@ -22,488 +22,23 @@ from pathlib import Path
 
 import numpy as np
 
-from geopre.io import atomic_write_text, ensure_writable_dir, save_png
-from geopre.io import atomic_write_json
-from geopre.reproduce import statistics
-from geopre.reproduce.layout import CITY_EVAL, KITTI_EVAL, Study
+from geopre.io import atomic_write_text, ensure_writable_dir
+from geopre.reproduce.collect import collect, export_small_files, load_baselines
+from geopre.reproduce.figures import depth_grid, plot_fractions, plot_gain, plot_learning_curves
+from geopre.reproduce.layout import CITY_EVAL, Study, init_label
 from geopre.reproduce.stages import Stage
-from geopre.train.finetune import VALIDATED_DIR
+from geopre.reproduce.tables import fewshot_table, gain_along_training, metric_table, pretrain_rows, training_table
+from geopre.reproduce.verdicts import RULES, claims
 from geopre.train.metrics import METRIC_NAMES
 
-LOWER_IS_BETTER = {"abs_rel", "sq_rel", "rmse", "rmse_log"}
 DATA_SOURCE = ("the embedded synthetic world (geopre.synth: rendered videos served on 127.0.0.1 and ingested "
                "through yt-dlp, a KITTI-style and a Cityscapes-style tree with the renderer's depth)")
-
-
-def mean_std(values: list[float]) -> tuple[float, float]:
-    array = np.asarray(values, dtype=np.float64)
-    return float(array.mean()), float(array.std(ddof=1)) if len(array) > 1 else 0.0
-
-
-def collect(study: Study) -> list[dict]:
-    """One record per fine-tuning cell that has its evaluations (``city`` is None without a
-    generalisation test set); ``along`` is the KITTI-style test score of every validated model."""
-    records = []
-    for cell in study.cells():
-        run = study.run_dir(cell)
-        try:
-            kitti = json.loads((run / KITTI_EVAL).read_text())
-            city = json.loads((run / CITY_EVAL).read_text()) if study.preset.city_test_sequences else None
-            summary = json.loads((run / "summary.json").read_text())
-        except FileNotFoundError:
-            continue
-        along = []
-        for folder in sorted((run / VALIDATED_DIR).glob("step_*")):
-            if (folder / KITTI_EVAL).is_file():
-                along.append({"step": int(folder.name[5:]),
-                              "metrics": json.loads((folder / KITTI_EVAL).read_text())["metrics"]})
-        history = [h for h in summary["history"] if "val/abs_rel" in h]
-        converged = statistics.convergence([h["step"] for h in history], [h["val/abs_rel"] for h in history],
-                                           summary["steps"])
-        records.append({"cell": cell, "kitti": kitti["metrics"], "city": city["metrics"] if city else None,
-                        "kitti_frames": kitti.get("per_image"), "city_frames": city.get("per_image") if city else None,
-                        "summary": summary, "summary_dir": run, "along": along, "convergence": converged,
-                        "final": along[-1]["metrics"] if along else None})
-    return records
-
-
-def export_small_files(study: Study, records: list[dict]) -> None:
-    """``OUT/evals/<cell>.json`` (test scores, per image, and along training) and
-    ``OUT/curves/<cell>.json`` (validation history and the convergence check): small files to
-    commit with the report, from which every table and verdict can be recomputed."""
-    for r in records:
-        name = r["cell"].name
-        atomic_write_json(study.out / "evals" / f"{name}.json", {
-            "cell": asdict(r["cell"]), "selected": r["summary"]["best"],
-            "kitti": {"metrics": r["kitti"], "per_image": r["kitti_frames"]},
-            "city": None if r["city"] is None else {"metrics": r["city"], "per_image": r["city_frames"]},
-            "along_training": r["along"]})
-        atomic_write_json(study.out / "curves" / f"{name}.json", {
-            "cell": asdict(r["cell"]), "steps": r["summary"]["steps"], "history": r["summary"]["history"],
-            "convergence": r["convergence"]})
-
-
-def load_baselines(study: Study) -> dict:
-    from geopre.reproduce.study import BASELINES_FILE
-
-    path = study.out / BASELINES_FILE
-    return json.loads(path.read_text()) if path.is_file() else {}
-
-
-def constant_baseline(study: Study) -> dict[str, float]:
-    """Eigen-test metrics of a constant depth at each test image's true median (the baselines stage's
-    median-scaled constant)."""
-    return load_baselines(study)["kitti"]["M"]["constant"]
-
-
-def best_prior(baselines: dict, dataset: str, mode: str) -> dict[str, float] | None:
-    """Per metric, the better of the per-pixel median and mean priors: the bar a model must clear."""
-    rows = baselines.get(dataset, {}).get("M" if dataset == "kitti" and mode == "M" else "S")
-    if not rows:
-        return None
-    priors = [rows[name] for name in ("per-pixel median", "per-pixel mean")]
-    return {m: (max if m in ("a1", "a2", "a3") else min)(p[m] for p in priors) for m in METRIC_NAMES}
-
-
-def learned(records, baselines, mode, fraction, init, dataset) -> bool | None:
-    """Did the cells' mean beat the per-pixel prior on abs_rel and rmse? None: nothing to judge."""
-    prior = best_prior(baselines, dataset, mode)
-    abs_rel = _values(records, mode, fraction, init, dataset, "abs_rel")
-    if prior is None or not abs_rel:
-        return None
-    rmse = _values(records, mode, fraction, init, dataset, "rmse")
-    return statistics.beats_prior({"abs_rel": float(np.mean(abs_rel)), "rmse": float(np.mean(rmse))}, prior)
-
-
-def compare(records, baselines, mode, fraction, dataset, init, base_init) -> dict | None:
-    """The seeds both inits ran, paired: per-seed abs_rel gap (t-test) and the seeds x frames interval."""
-    def by_seed(which):
-        return {r["cell"].seed: r for r in records if r[dataset] is not None and r["cell"].mode == mode
-                and r["cell"].fraction == fraction and r["cell"].init == which}
-
-    base, cand = by_seed(base_init), by_seed(init)
-    seeds = sorted(set(base) & set(cand))
-    if len(seeds) < 2:
-        return None
-    b = [base[s][dataset]["abs_rel"] for s in seeds]
-    c = [cand[s][dataset]["abs_rel"] for s in seeds]
-    test = statistics.paired_t_test(b, c)
-    frames = f"{dataset}_frames"
-    interval = None
-    if all(base[s][frames] and cand[s][frames] for s in seeds):
-        interval = statistics.bootstrap_gap_interval(np.array([base[s][frames]["abs_rel"] for s in seeds]),
-                                                     np.array([cand[s][frames]["abs_rel"] for s in seeds]))
-    learnt = [learned(records, baselines, mode, fraction, i, dataset) for i in (base_init, init)]
-    return {"mode": mode, "fraction": fraction, "dataset": dataset, "init": init, "base": base_init,
-            "seeds": seeds, "base_mean": float(np.mean(b)), "cand_mean": float(np.mean(c)), "test": test,
-            "interval": interval, "learned": all(x is not False for x in learnt)}
-
-
-def judge(comparisons: list[dict]) -> list[dict]:
-    """Holm over one claim's comparisons, then each verdict: "did not learn" when either side is not
-    below the per-pixel prior, else :func:`statistics.comparison_verdict`."""
-    adjusted = statistics.holm([c["test"].p for c in comparisons])
-    for c, p in zip(comparisons, adjusted):
-        c["adjusted_p"] = p
-        if not c["learned"]:
-            c["verdict"] = "did not learn"
-        elif c["interval"] is None:
-            c["verdict"] = "not shown"
-        else:
-            c["verdict"] = statistics.comparison_verdict(p, c["interval"])
-    return comparisons
-
-
-def summarise(verdicts: list[str]) -> str:
-    """One claim's verdict from its comparisons' (see :func:`judge`), with the counts."""
-    n, held, reversed_ = len(verdicts), verdicts.count("held"), verdicts.count("reversed")
-    untrained = verdicts.count("did not learn")
-    rest = "" if held + reversed_ == n else ", the rest not shown or untrained"
-    if untrained == n:
-        return f"not measured: no comparison had two models that learned (all {n} did not learn)"
-    if held == n:
-        return f"held ({n} of {n} comparisons)"
-    if held and reversed_:
-        return f"mixed ({held} of {n} comparisons held, {reversed_} reversed{rest})"
-    if held:
-        return f"held in part ({held} of {n} comparisons{rest})"
-    if reversed_:
-        return f"did not hold: the comparator was better in {reversed_} of {n} comparisons{rest}"
-    extra = f"; {untrained} of them did not learn" if untrained else ""
-    return f"not shown (none of {n} comparisons held{extra})"
-
-
-def _values(records, mode, fraction, init, dataset, metric) -> list[float]:
-    return [r[dataset][metric] for r in records if r[dataset] is not None
-            and r["cell"].mode == mode and r["cell"].fraction == fraction and r["cell"].init == init]
-
-
-def init_label(init: str) -> str:
-    """Row names that say what each encoder started from, so the comparator is plain."""
-    if init.startswith("geo-imagenet-"):
-        return f"ImageNet -> geometric {init[len('geo-imagenet-'):]} (the paper's)"
-    if init.startswith("geo-"):
-        return f"geometric {init[4:]} (no ImageNet)"
-    return {"scratch": "scratch (random init)", "imagenet": "ImageNet"}.get(init, init)
-
-
-def _baseline_rows(baselines: dict, dataset: str, mode: str, columns: int) -> list[str]:
-    rows = baselines.get(dataset, {}).get("M" if dataset == "kitti" and mode == "M" else "S", {})
-    return [f"| baseline: {name} depth | – | " + " | ".join(f"{errors[m]:.3f}" for m in METRIC_NAMES)
-            + " |" + " |" * (columns - len(METRIC_NAMES) - 2) for name, errors in rows.items()]
-
-
-def metric_table(records, study, mode: str, fraction: float, dataset: str, baselines: dict | None = None) -> str:
-    """Mean ± std over seeds per init, the baselines under it, and whether each init learned."""
-    baselines = baselines or {}
-    header = ("| init | seeds | " + " | ".join(METRIC_NAMES) + " | beats the per-pixel prior |\n|"
-              + "---|" * (len(METRIC_NAMES) + 3))
-    rows = [header]
-    for init in study.inits:
-        cells = []
-        seeds = len(_values(records, mode, fraction, init, dataset, "abs_rel"))
-        if not seeds:
-            continue
-        for metric in METRIC_NAMES:
-            mean, std = mean_std(_values(records, mode, fraction, init, dataset, metric))
-            cells.append(f"{mean:.3f} ± {std:.3f}")
-        verdict = {True: "yes", False: "**did not learn**", None: "–"}[
-            learned(records, baselines, mode, fraction, init, dataset)]
-        rows.append(f"| {init_label(init)} | {seeds} | " + " | ".join(cells) + f" | {verdict} |")
-    return "\n".join(rows + _baseline_rows(baselines, dataset, mode, len(METRIC_NAMES) + 3))
-
-
-def fewshot_table(records, study, dataset: str, metric: str = "abs_rel", baselines: dict | None = None) -> str:
-    fractions = sorted(study.preset.fractions)
-    header = "| init | " + " | ".join(f"{f:.0%}" for f in fractions) + " |\n|" + "---|" * (len(fractions) + 1)
-    rows = [header]
-    for init in study.inits:
-        cells = []
-        for fraction in fractions:
-            values = _values(records, "S", fraction, init, dataset, metric)
-            mark = "" if learned(records, baselines or {}, "S", fraction, init, dataset) is not False else " (did not learn)"
-            cells.append("–" if not values else "{:.3f} ± {:.3f}".format(*mean_std(values)) + mark)
-        rows.append(f"| {init_label(init)} | " + " | ".join(cells) + " |")
-    prior = best_prior(baselines or {}, dataset, "S")
-    if prior is not None:
-        rows.append("| baseline: per-pixel prior (best of median, mean) | "
-                    + " | ".join(f"{prior[metric]:.3f}" for _ in fractions) + " |")
-    return "\n".join(rows)
-
-
-def _groups(study) -> list[tuple[str, float]]:
-    groups = [("S", f) for f in sorted(study.preset.fractions, reverse=True)]
-    return groups + ([("M", 1.0)] if study.preset.mono else [])
-
-
-def training_table(records, study) -> str:
-    """Per (mode, fraction, init): how many seeds converged by the written rule, the val abs_rel gain
-    of the last quarter, and the test abs_rel of the selected (best val) and the final model."""
-    rows = ["| mode | fraction | init | steps | converged (seeds) | last-quarter val improvement | "
-            "test abs_rel, selected | test abs_rel, final |", "|---|---|---|---|---|---|---|---|"]
-    for mode, fraction in _groups(study):
-        for init in study.inits:
-            cells = [r for r in records if r["cell"].mode == mode and r["cell"].fraction == fraction
-                     and r["cell"].init == init]
-            if not cells:
-                continue
-            marks = [r["convergence"]["converged"] for r in cells]
-            gains = [r["convergence"]["improvement"] for r in cells if r["convergence"]["improvement"] is not None]
-            finals = [r["final"]["abs_rel"] for r in cells if r["final"]]
-            rows.append(f"| {mode} | {fraction:.0%} | {init_label(init)} | {cells[0]['summary']['steps']} | "
-                        f"{sum(m is True for m in marks)} of {len(marks)}"
-                        + (f" ({sum(m is None for m in marks)} too few validations)" if None in marks else "")
-                        + " | " + (f"{np.median(gains):.1%} (median)" if gains else "–") + " | "
-                        + "{:.3f} ± {:.3f}".format(*mean_std([r["kitti"]["abs_rel"] for r in cells])) + " | "
-                        + ("{:.3f} ± {:.3f}".format(*mean_std(finals)) if finals else "–") + " |")
-    return "\n".join(rows)
-
-
-def gain_along_training(records, study) -> tuple[list[str], dict]:
-    """Per (mode, fraction) and pretrained init: the mean test abs_rel gap to its comparator at each
-    validated step (seeds both ran), and the rule's word for how it ends (statistics.gain_trend)."""
-    sentences, curves = [], {}
-    for mode, fraction in _groups(study):
-        for init in study.inits:
-            if not init.startswith("geo-"):
-                continue
-            base = study.comparator(init)
-
-            def along(which):
-                return {r["cell"].seed: {a["step"]: a["metrics"]["abs_rel"] for a in r["along"]} for r in records
-                        if r["cell"].mode == mode and r["cell"].fraction == fraction and r["cell"].init == which}
-
-            b, c = along(base), along(init)
-            seeds = sorted(set(b) & set(c))
-            steps = sorted(set.intersection(*[set(b[s]) & set(c[s]) for s in seeds])) if seeds else []
-            if not steps:
-                continue
-            gaps = [float(np.mean([b[s][k] - c[s][k] for s in seeds])) for k in steps]
-            curves[(mode, fraction, init)] = (steps, gaps)
-            trend = statistics.gain_trend(gaps)
-            sentences.append(f"{mode} {fraction:.0%}, {init_label(init)} vs {init_label(base)}: the gain "
-                             f"**{trend}** (test abs_rel gap by step: "
-                             + ", ".join(f"{k}: {g:+.3f}" for k, g in zip(steps, gaps)) + f"; {len(seeds)} seeds).")
-    return sentences, curves
-
-
-def _plot_gain(records, study, path: Path) -> None:
-    """Test abs_rel (mean over seeds) against fine-tuning steps, one panel per (mode, fraction)."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    groups = _groups(study)
-    fig, axes = plt.subplots(1, len(groups), figsize=(4 * len(groups), 3.5), squeeze=False)
-    for ax, (mode, fraction) in zip(axes[0], groups):
-        for k, init in enumerate(study.inits):
-            cells = [r for r in records if r["cell"].mode == mode and r["cell"].fraction == fraction
-                     and r["cell"].init == init and r["along"]]
-            if not cells:
-                continue
-            steps = sorted(set.intersection(*[{a["step"] for a in r["along"]} for r in cells]))
-            values = [[next(a["metrics"]["abs_rel"] for a in r["along"] if a["step"] == s) for r in cells]
-                      for s in steps]
-            ax.errorbar(steps, [np.mean(v) for v in values], yerr=[np.std(v) for v in values], marker="o",
-                        capsize=3, color=f"C{k}", label=init_label(init))
-        ax.set_title(f"{mode} mode, {fraction:.0%} of the split")
-        ax.set_xlabel("fine-tuning step")
-        ax.set_ylabel("test abs_rel (KITTI-style)")
-        ax.grid(alpha=0.3)
-    axes[0][0].legend(fontsize=7)
-    fig.tight_layout()
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
 
 
 def _city_frames(records) -> int | str:
     for r in records:
         return json.loads((r["summary_dir"] / CITY_EVAL).read_text()).get("images", "?")
     return "?"
-
-
-def _plot_fractions(records, study, dataset: str, title: str, path: Path) -> None:
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    fractions = sorted(study.preset.fractions)
-    fig, axes = plt.subplots(1, 2, figsize=(10, 3.8))
-    for ax, metric in zip(axes, ("abs_rel", "a1")):
-        for init in study.inits:
-            cells = [_values(records, "S", f, init, dataset, metric) for f in fractions]
-            stats = [mean_std(values) if values else (np.nan, 0.0) for values in cells]
-            ax.errorbar([f * 100 for f in fractions], [m for m, _ in stats], yerr=[s for _, s in stats],
-                        marker="o", capsize=3, label=init_label(init))
-        ax.set_xscale("log")
-        ax.set_xticks([f * 100 for f in fractions], [f"{f:.0%}" for f in fractions])
-        ax.xaxis.set_minor_formatter(matplotlib.ticker.NullFormatter())
-        ax.set_xlabel("fraction of the KITTI-style training split (S mode)")
-        ax.set_ylabel(metric + (" (lower is better)" if metric in LOWER_IS_BETTER else " (higher is better)"))
-        ax.grid(alpha=0.3)
-    axes[0].legend()
-    fig.suptitle(title)
-    fig.tight_layout()
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
-
-
-def _plot_learning_curves(records, study, path: Path) -> None:
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    fractions = sorted(study.preset.fractions)
-    fig, axes = plt.subplots(1, len(fractions), figsize=(4 * len(fractions), 3.5), squeeze=False)
-    colours = {init: f"C{k}" for k, init in enumerate(study.inits)}
-    for ax, fraction in zip(axes[0], fractions):
-        for r in records:
-            cell = r["cell"]
-            if cell.mode != "S" or cell.fraction != fraction:
-                continue
-            history = [h for h in r["summary"]["history"] if "val/abs_rel" in h]
-            ax.plot([h["step"] for h in history], [h["val/abs_rel"] for h in history], color=colours[cell.init],
-                    alpha=0.7, label=init_label(cell.init) if cell.seed == study.preset.seeds[0] else None)
-        ax.set_title(f"S mode, {fraction:.0%} of the split")
-        ax.set_xlabel("step")
-        ax.set_ylabel("val abs_rel")
-        ax.grid(alpha=0.3)
-    axes[0][0].legend()
-    fig.tight_layout()
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
-
-
-def depth_grid(study: Study, records: list[dict], path: Path, frames: int = 3) -> list[str]:
-    """Input | predicted depth per init (100 %, first seed) | true depth, for a few test frames."""
-    import torch
-
-    from geopre.data import kitti
-    from geopre.data.depth_dataset import load_image
-    from geopre.train.depth_model import load_model, predict_disparity
-    from geopre.train.predict import colourise_disparity
-
-    entries = kitti.read_split(study.kitti / "splits" / "eigen" / "test_files.txt")
-    picked = [entries[int(k)] for k in np.linspace(0, len(entries) - 1, frames)]
-    tree = kitti.KittiRawTree(study.kitti)
-    seed = study.preset.seeds[0]
-    models = []
-    for init in study.inits:
-        runs = [r for r in records if r["cell"].mode == "S" and r["cell"].fraction == 1.0
-                and r["cell"].init == init and r["cell"].seed == seed]
-        if runs:
-            models.append((init, load_model(study.run_dir(runs[0]["cell"]), best=True)))
-    if not models:
-        return []
-    rows = []
-    for entry in picked:
-        image_path = tree.image_path(entry.folder, entry.frame_index, entry.side)
-        tiles = [np.asarray(load_image(image_path, (study.preset.train_size)).permute(1, 2, 0).numpy() * 255,
-                            dtype=np.uint8)]
-        for _, (model, info) in models:
-            with torch.no_grad():
-                disp = predict_disparity(model.depth, load_image(image_path, (info.width, info.height))[None], info)[0]
-            tiles.append(colourise_disparity(disp))
-        truth = _true_depth(study, entry)
-        if truth is not None:
-            tiles.append(colourise_disparity(_resize(1.0 / np.maximum(truth, 1e-3), tiles[0].shape[:2])))
-        rows.append(np.concatenate(tiles, axis=1))
-    save_png(path, np.concatenate(rows, axis=0))
-    return ["input"] + [init_label(init) for init, _ in models] + ["true depth (renderer)"]
-
-
-def _true_depth(study, entry) -> np.ndarray | None:
-    """The renderer's exact depth of a left-camera frame (``<drive>/geopre_truth/depth_02``)."""
-    path = study.kitti / entry.folder / "geopre_truth" / "depth_02" / f"{entry.frame_index:010d}.npy"
-    return np.load(path) if entry.side == "l" and path.exists() else None
-
-
-def _resize(image: np.ndarray, shape: tuple[int, int]) -> np.ndarray:
-    import cv2
-
-    return cv2.resize(image.astype(np.float32), (shape[1], shape[0]), interpolation=cv2.INTER_AREA)
-
-
-def _pretrain_rows(study) -> list[str]:
-    rows = ["| mixture | triplets (train / val) | steps | first loss | final loss | val photometric |",
-            "|---|---|---|---|---|---|"]
-    for mixture in study.pretrainings:
-        run = study.cache / "pretrain" / mixture
-        index = json.loads((study.cache / "shards" / mixture.removeprefix("imagenet-") / "index.json").read_text())
-        counts = {split: info.get("samples", 0) for split, info in index.get("splits", {}).items()}
-        summary = json.loads((run / "summary.json").read_text())
-        losses = _csv_column(run / "metrics.csv", "loss")
-        val = _csv_column(run / "metrics.csv", "val_photometric")
-        cells = [f"{losses[0]:.4f}", f"{losses[-1]:.4f}"] if losses else ["–", "–"]
-        cells.append(f"{val[-1]:.4f}" if val else "– (no val split)")
-        rows.append(f"| {mixture} | {counts.get('train', 0)} / {counts.get('val', 0)} | {summary['steps']} | "
-                    + " | ".join(cells) + " |")
-    return rows
-
-
-def _csv_column(path: Path, name: str) -> list[float]:
-    import csv
-
-    if not path.exists():
-        return []
-    with open(path, newline="") as handle:
-        return [float(row[name]) for row in csv.DictReader(handle) if row.get(name) not in (None, "")]
-
-
-def _claims(records, study, baselines) -> list[str]:
-    """One paragraph per claim: its comparisons (each pretrained init against what its encoder
-    started from), Holm-adjusted within the claim, and the verdict that follows from them."""
-    geo = [i for i in study.inits if i.startswith("geo-")]
-    few = [f for f in sorted(study.preset.fractions) if f < 1]
-
-    def paragraph(title, comparisons, context):
-        found = judge([c for c in comparisons if c is not None])
-        if not found:
-            return f"**{title}: not measured.**"
-        parts = []
-        for c in found:
-            interval = ("no per-frame errors" if c["interval"] is None
-                        else "95 % CI of the gap [{:+.3f}, {:+.3f}]".format(*c["interval"]))
-            parts.append(f"{c['mode']} {c['fraction']:.0%}: {init_label(c['init'])} {c['cand_mean']:.3f} vs "
-                         f"{init_label(c['base'])} {c['base_mean']:.3f} (gap {c['test'].mean_gap:+.3f}, paired t "
-                         f"{c['test'].t:.2f}, p {c['test'].p:.3f}, Holm-adjusted {c['adjusted_p']:.3f}, {interval}, "
-                         f"{len(c['seeds'])} seeds: **{c['verdict']}**)")
-        return f"**{title}: {summarise([c['verdict'] for c in found])}.** {context} " + "; ".join(parts) + "."
-
-    def comparisons(groups, dataset):
-        return [compare(records, baselines, mode, fraction, dataset, init, study.comparator(init))
-                for mode, fraction in groups for init in geo]
-
-    return [
-        paragraph("Claim 1, accuracy (V-A)", comparisons([("S", 1.0)] + ([("M", 1.0)] if study.preset.mono else []),
-                                                         "kitti"),
-                  "KITTI-style Eigen test abs_rel (mean over seeds) at 100 % of the split:"),
-        paragraph("Claim 2, few-shot (V-B)", comparisons([("S", f) for f in few], "kitti"),
-                  "KITTI-style Eigen test abs_rel with " + " and ".join(f"{f:.0%}" for f in few)
-                  + " of the split (S mode):"),
-        paragraph("Claim 3, generalisation (V-C)",
-                  comparisons([("S", f) for f in sorted(study.preset.fractions)], "city"),
-                  "The S models, trained on the KITTI-style tree, scored on the Cityscapes-style test set "
-                  "(a separate tree nothing was trained on; median scaling, worst 5 % dropped), abs_rel:"),
-    ]
-
-
-RULES = (
-    "**How verdicts are reached.** A comparison pairs each seed of a pretrained init with the same seed "
-    "of what its encoder started from (scratch, or ImageNet for the paper's ImageNet -> geometric "
-    "encoders): same few-shot subset, decoder start and data order, only the encoder weights differ. "
-    "It is *held* only when a paired t-test over seeds, Holm-corrected over the claim's comparisons, "
-    "gives p < 0.05 **and** the 95 % bootstrap interval of the abs_rel gap (seeds and test frames "
-    "resampled) excludes 0 on the pretrained side; *reversed* for the same evidence the other way; "
-    "*not shown* otherwise. A model that is not below the per-pixel prior (the better of the median "
-    "and mean of the training ground truth at each pixel) on abs_rel **and** rmse *did not learn*, and "
-    "a comparison with such a model supports no claim. A cell *converged* when the last quarter of "
-    "its training improved val abs_rel by less than 2 % (relative) over the last validation before "
-    "it; the gain along training *persists* when its last value is at least 75 % of its peak, "
-    "*shrinks* at 25-75 %, *vanishes* below.")
 
 
 def _bench_checks(path: Path) -> list[str]:
@@ -615,11 +150,11 @@ def write_report(study: Study, plan: list[Stage]) -> Path:
     state = json.loads((out / "stages.json").read_text()) if (out / "stages.json").exists() else {"stages": {}}
     stages = {s.name: state["stages"][s.name] for s in plan if s.name in state["stages"]}
 
-    _plot_fractions(records, study, "kitti", "Few-shot: KITTI-style Eigen test (paper Fig. 4)", figures / "fewshot.png")
-    _plot_fractions(records, study, "city", "Generalisation: KITTI-trained, Cityscapes-style test (paper Fig. 5)",
+    plot_fractions(records, study, "kitti", "Few-shot: KITTI-style Eigen test (paper Fig. 4)", figures / "fewshot.png")
+    plot_fractions(records, study, "city", "Generalisation: KITTI-trained, Cityscapes-style test (paper Fig. 5)",
                     figures / "generalisation.png")
-    _plot_learning_curves(records, study, figures / "learning_curves.png")
-    _plot_gain(records, study, figures / "gain_vs_steps.png")
+    plot_learning_curves(records, study, figures / "learning_curves.png")
+    plot_gain(records, study, figures / "gain_vs_steps.png")
     trends, _ = gain_along_training(records, study)
     columns = depth_grid(study, records, figures / "depth_grid.png")
     for mixture in study.pretrainings:
@@ -637,7 +172,7 @@ def write_report(study: Study, plan: list[Stage]) -> Path:
         "",
         "## The claims",
         "",
-        *[p + "\n" for p in _claims(records, study, baselines)],
+        *[p + "\n" for p in claims(records, study, baselines)],
         RULES,
         "",
         ("**ImageNet.** The paper's encoders start from ImageNet and its claims are against ImageNet. This run "
@@ -690,7 +225,7 @@ def write_report(study: Study, plan: list[Stage]) -> Path:
     if columns:
         lines += ["## Test frames", "", "Columns: " + " | ".join(columns) + " (S mode, 100 %, first seed, best "
                   "validation epoch; disparity colour maps).", "", "![depth](figures/depth_grid.png)", ""]
-    lines += ["## Pretraining (paper III)", "", *_pretrain_rows(study), ""]
+    lines += ["## Pretraining (paper III)", "", *pretrain_rows(study), ""]
     for mixture in study.pretrainings:
         if (figures / f"pretrain_flow_{mixture}.png").exists():
             lines += [f"Mixture `{mixture}`, last visual (I_t, I_t+1, warped, flow, error): "
@@ -723,3 +258,4 @@ def write_report(study: Study, plan: list[Stage]) -> Path:
     path = out / "REPORT.md"
     atomic_write_text(path, "\n".join(lines))
     return path
+

@@ -22,7 +22,7 @@ from pathlib import Path
 from geopre.errors import UserError
 from geopre.io import ensure_writable_dir
 from geopre.reproduce import report
-from geopre.reproduce.layout import CITY_EVAL, KITTI_EVAL, Cell, Study
+from geopre.reproduce.layout import BASELINES_FILE, CITY_EVAL, KITTI_EVAL, Cell, Study
 from geopre.reproduce.presets import MIXTURE_SOURCES
 from geopre.reproduce.stages import Stage, StageRunner
 from geopre.train.finetune import VALIDATED_DIR
@@ -35,7 +35,6 @@ VIDEO_PORT = 8767  # fixed, so the served URLs and ingest's video ids match from
 # priced at 0.3 s per step above the training rates measured before they existed.
 PRIOR_RATES = {"render-videos": 0.03, "ingest": 0.01, "render-kitti": 0.15, "render-cityscapes": 0.15,
                "shard": 0.01, "baselines": 0.02, "pretrain": 1.2, "finetune-S": 1.3, "finetune-M": 2.9}
-BASELINES_FILE = "baselines.json"
 
 
 def default_jobs(device: str) -> int:

@@ -7,9 +7,11 @@ import sys
 
 import pytest
 
-from geopre.reproduce.layout import Cell, Study
+from geopre.reproduce.collect import mean_std
+from geopre.reproduce.layout import Cell, Study, init_label
 from geopre.reproduce.presets import DEMO, PRESETS, get_preset
-from geopre.reproduce.report import code_commit, command_line, init_label, mean_std, summarise, wall_seconds
+from geopre.reproduce.report import code_commit, command_line, wall_seconds
+from geopre.reproduce.verdicts import summarise
 from geopre.reproduce import statistics
 from geopre.reproduce.study import estimate_seconds, plan, run_study, schedule
 from geopre.errors import UserError
