@@ -18,7 +18,7 @@ import shutil
 from pathlib import Path
 
 from geopre.errors import UserError
-from geopre.io import atomic_write_json
+from geopre.io import atomic_target, atomic_write_json
 
 MANIFEST_VERSION = 1
 PARAMS_NAME = "ingest_params.json"
@@ -144,9 +144,22 @@ def recorded_params(out: Path) -> dict | None:
     return {key: values[0] for key, values in seen.items()} or None
 
 
+def remove_temporaries(out: Path) -> None:
+    """JSON records half-written by a killed run (atomic_path's temporaries, nobody else's files):
+    the rerun writes those records anew and would otherwise leave the temporaries there for good."""
+    for folder in (Path(out), Path(out) / "manifests", Path(out) / "failures"):
+        if folder.is_dir():
+            for path in folder.iterdir():
+                target = atomic_target(path.name)
+                if target is not None and target.endswith(".json") and path.is_file():
+                    path.unlink(missing_ok=True)
+
+
 def claim_output(out: Path, params: dict, force: bool) -> None:
     """Make DIR hold this run's ``params``: refuse (one line naming the options) when earlier
-    outputs there were made with other values; with ``force``, remove those outputs first."""
+    outputs there were made with other values; with ``force``, remove those outputs first.
+    Temporaries of a killed run are removed either way."""
+    remove_temporaries(out)
     if force:
         clear_outputs(out)
     else:

@@ -193,3 +193,20 @@ def test_a_folder_from_before_the_params_file_is_checked_against_its_manifests(c
     (out / "ingest_params.json").unlink()
     with pytest.raises(UserError, match=r"already mixes settings across its manifests \(--fps 10 and 5.0\)"):
         run_ingest([], config(out, retry_failed=True))
+
+
+def test_a_rerun_removes_the_half_written_records_of_a_killed_run(clips, tmp_path):
+    out = tmp_path / "out"
+    sources = [Source(str(clips["scroll"]), local=True)]
+    run_ingest(sources, config(out))
+    (out / "failures").mkdir(exist_ok=True)
+    stale = [out / "manifests" / ".03aa298ab79c1a26.uqdu1m9e.tmp.json",  # a kill mid-write leaves these
+             out / "failures" / ".ab12.k3j4l5m6.tmp.json", out / ".ingest_stats.a1b2c3d4.tmp.json"]
+    mine = [out / "manifests" / "notes.tmp.json", out / ".backup.tmp.json"]  # not geopre's temporaries
+    for path in stale:
+        path.write_bytes(b"{")
+    for path in mine:
+        path.write_text("mine")
+    run_ingest(sources, config(out))
+    assert not any(path.exists() for path in stale)
+    assert all(path.read_text() == "mine" for path in mine)
