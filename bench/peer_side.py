@@ -77,6 +77,20 @@ def tree_cpu_seconds() -> float:
     return time.process_time() + _descendants_cpu_seconds() + ended.ru_utime + ended.ru_stime
 
 
+def time_batches(batches, warm: int, timed: int, batch_size: int) -> tuple[float, float]:
+    """(items per second, CPU ms per item, the whole process tree's) over ``timed`` batches drawn
+    from the iterator ``batches`` after ``warm`` untimed ones (start-up and prefetch)."""
+    for _ in range(warm):
+        next(batches)
+    cpu, start = tree_cpu_seconds(), time.perf_counter()
+    for _ in range(timed):
+        next(batches)
+    seconds = time.perf_counter() - start
+    cpu = tree_cpu_seconds() - cpu
+    items = batch_size * timed
+    return items / seconds, 1e3 * cpu / items
+
+
 def _mds_from_tars(urls: list[str], out: Path) -> int:
     """The same triplets (three JPEG frames per sample) as MDS shards, bytes unchanged."""
     from streaming import MDSWriter
@@ -120,17 +134,8 @@ def streaming_run(urls: list[str], out: Path, batch: int, workers: int, warm: in
         _mds_from_tars(urls, out / "mds")
     dataset = _DecodedTriplets(str(out / "mds"), batch)
     batches = _endless(DataLoader(dataset, batch_size=batch, num_workers=workers, persistent_workers=True))
-    for _ in range(warm):
-        next(batches)
-    cpu, start = tree_cpu_seconds(), time.perf_counter()
-    for _ in range(timed):
-        next(batches)
-    seconds = time.perf_counter() - start
-    triplets = batch * timed
-    cpu = tree_cpu_seconds() - cpu
-    result = {"triplets_per_s": triplets / seconds, "cpu_ms_per_triplet": 1e3 * cpu / triplets,
-              "load_average_1min": os.getloadavg()[0]}
-    return result
+    rate, cpu_ms = time_batches(batches, warm, timed, batch)
+    return {"triplets_per_s": rate, "cpu_ms_per_triplet": cpu_ms, "load_average_1min": os.getloadavg()[0]}
 
 
 def _endless(loader):

@@ -31,7 +31,7 @@ from pathlib import Path
 
 import torch
 
-from bench.peer_side import tree_cpu_seconds
+from bench.peer_side import time_batches
 from bench.shards import BATCH, TIMED_BATCHES, WARM_BATCHES, WORKERS, _loader_run, _make_shards
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -160,16 +160,9 @@ def _webdataset_run(urls: list[str], decoder: str = "torchrgb") -> dict:
     dataset = (wds.WebDataset(urls, shardshuffle=False, nodesplitter=wds.split_by_node).repeat().shuffle(100)
                .decode(decoder).to_tuple("prev.jpg", "ref.jpg", "next.jpg").batched(BATCH))
     batches = iter(DataLoader(dataset, batch_size=None, num_workers=WORKERS))
-    for _ in range(WARM_BATCHES):
-        next(batches)
-    cpu, start = tree_cpu_seconds(), time.perf_counter()
-    for _ in range(TIMED_BATCHES):
-        next(batches)
-    seconds = time.perf_counter() - start
-    triplets = BATCH * TIMED_BATCHES
-    cpu = tree_cpu_seconds() - cpu
+    rate, cpu_ms = time_batches(batches, WARM_BATCHES, TIMED_BATCHES, BATCH)
     del batches
-    return {"samples_per_s": triplets / seconds, "total_cpu_ms_per_sample": 1e3 * cpu / triplets}
+    return {"samples_per_s": rate, "total_cpu_ms_per_sample": cpu_ms}
 
 
 def _loader_peers(out: Path, python: Path | None) -> dict:
