@@ -21,6 +21,7 @@ from typing import Callable, Iterator
 
 from geopre.ingest.config import DownloadConfig
 from geopre.ingest.sources import GENERIC_EXTRACTORS, Source, site_extractor, source_key, url_key, video_id
+from geopre.ingest.subsample import VideoInfo
 
 _ANSI = re.compile(r"\x1b\[[0-9;]*m")
 
@@ -39,6 +40,7 @@ class Video:
     local: bool = False
     source: str = ""  # the SOURCE that listed it (for --retry-failed of playlist-level errors)
     info: dict | None = field(default=None, repr=False)
+    probed: VideoInfo | None = field(default=None, repr=False)  # a local file's ffprobe, once it was run
 
 
 class _CollectingLogger:

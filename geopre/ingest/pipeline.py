@@ -184,8 +184,10 @@ def estimated_frames(todo: list[Video], config: IngestConfig) -> int | None:
     it for URLs; videos of unknown duration count as the known ones' mean (None: none known)."""
     def frames(video: Video) -> int | None:
         try:
-            info = (probe(video.url) if video.local else
-                    VideoInfo(duration=(video.info or {}).get("duration"), fps=None, width=0, height=0, frames=None))
+            if video.local:
+                video.probed = info = probe(video.url)  # kept: processing the video needs it again
+            else:
+                info = VideoInfo(duration=(video.info or {}).get("duration"), fps=None, width=0, height=0, frames=None)
         except VideoError:
             return None  # its own failure is reported when it is processed
         return expected_frames(info, config.subsample)

@@ -139,7 +139,7 @@ def fetch(video: Video, config: IngestConfig) -> tuple[Path, dict | None]:
 def process(video: Video, media: Path, info: dict | None, config: IngestConfig) -> VideoResult:
     """:func:`ingest_video` on fetched media; a bad video is a failed result, and the download goes."""
     try:
-        probed = probe(media)
+        probed = video.probed if video.local and video.probed is not None else probe(media)
         result = ingest_video(config.out, video.video_id, media, source_record(video, info, probed), config,
                               info=probed)
     except VideoError as err:
