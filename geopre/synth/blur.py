@@ -32,45 +32,53 @@ def exposure_flow(depth: np.ndarray, intr: Intrinsics, pose: np.ndarray, start: 
     pixel, the world displacement (H, W, 3) of the surface it sees at the start and at the end
     (moving objects; None: the world stands still)."""
     h, w = depth.shape
-    v, u = np.mgrid[0:h, 0:w].astype(np.float64)
-    z = np.where(np.isfinite(depth), depth, FAR).astype(np.float64)
-    local = np.stack([(u - intr.cx) / intr.fx * z, (v - intr.cy) / intr.fy * z, z], -1)
-    world = local @ pose[:3, :3].T + pose[:3, 3]
+    v, u = np.mgrid[0:h, 0:w].astype(np.float32)
+    a, b = (u - intr.cx) / intr.fx, (v - intr.cy) / intr.fy
+    z = np.where(np.isfinite(depth), depth, FAR).astype(np.float32)
     ends = []
     for k, camera in enumerate((start, end)):
-        point = world if moved is None else world + moved[k]
-        cam = (point - camera[:3, 3]) @ camera[:3, :3]
-        zc = np.maximum(cam[..., 2], 1e-3)
-        ends.append(np.stack([intr.fx * cam[..., 0] / zc + intr.cx, intr.fy * cam[..., 1] / zc + intr.cy], -1))
-    flow = ends[1] - ends[0]
+        # This frame's camera coordinates straight into the exposure end's: one 3x3 and a shift.
+        turn = camera[:3, :3].T @ pose[:3, :3]
+        shift = camera[:3, :3].T @ (pose[:3, 3] - camera[:3, 3])
+        cam = [z * (turn[i, 0] * a + turn[i, 1] * b + turn[i, 2]) + np.float32(shift[i]) for i in range(3)]
+        if moved is not None:
+            extra = moved[k] @ camera[:3, :3].astype(np.float32)
+            cam = [cam[i] + extra[..., i] for i in range(3)]
+        zc = np.maximum(cam[2], 1e-3)
+        ends.append((intr.fx * cam[0] / zc + intr.cx, intr.fy * cam[1] / zc + intr.cy))
+    fx, fy = ends[1][0] - ends[0][0], ends[1][1] - ends[0][1]
     # A surface passing behind the camera during the exposure has no meaningful streak.
-    flow[~np.isfinite(flow).all(-1)] = 0.0
-    return flow.astype(np.float32)
+    bad = ~(np.isfinite(fx) & np.isfinite(fy))
+    fx[bad], fy[bad] = 0.0, 0.0
+    return np.stack([fx, fy], -1).astype(np.float32, copy=False)
 
 
 def blur_along(image: np.ndarray, flow: np.ndarray, taps: int | None = None) -> np.ndarray:
     """Average ``image`` (H, W, C float) over bilinear taps spread evenly along each pixel's
     ``flow`` (H, W, 2), centred on the pixel: the exposure's mid-time is the frame time. Taps
-    default to one per pixel of the longest streak (plus one), at most ``MAX_TAPS``; edges clamp."""
-    length = float(np.sqrt((flow**2).sum(-1)).max()) if flow.size else 0.0
+    default to one per pixel of the longest streak along x or y (plus one), at most ``MAX_TAPS``; edges clamp."""
+    # The longest streak along either axis: taps one pixel apart sample it without gaps.
+    length = float(np.abs(flow).max()) if flow.size else 0.0
     if length < 1e-3:
         return image
     if taps is None:
         taps = int(min(MAX_TAPS, np.ceil(length) + 1))
     h, w = flow.shape[:2]
     v, u = np.mgrid[0:h, 0:w].astype(np.float32)
-    total = np.zeros_like(image, dtype=np.float32)
+    source = image.astype(np.float32, copy=False)
+    total = np.zeros(image.shape, np.float32)
     for tau in np.linspace(-0.5, 0.5, taps, dtype=np.float32):
-        total += cv2.remap(image.astype(np.float32, copy=False), u + tau * flow[..., 0], v + tau * flow[..., 1],
-                           cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE).reshape(total.shape)
-    return total / taps
+        total += cv2.remap(source, u + tau * flow[..., 0], v + tau * flow[..., 1], cv2.INTER_LINEAR,
+                           borderMode=cv2.BORDER_REPLICATE).reshape(total.shape)
+    return total / np.float32(taps)
 
 
 def motion_blur(colour: np.ndarray, sequence, index: int, intr: Intrinsics, offset, box: np.ndarray,
-                depth: np.ndarray) -> np.ndarray:
+                depth: np.ndarray, posed) -> np.ndarray:
     """Blur a rendered frame's linear ``colour`` by its camera's motion during ``sequence.shutter``,
     centred on the frame time. ``box`` (H, W) is the primitive each pixel sees (-1: ground or sky),
-    so pixels on a moving car add its own motion. Unchanged when the car stands or the shutter is 0."""
+    so pixels on a moving car add its own motion; ``posed`` are the primitives at this frame's
+    traffic time. Unchanged when the car stands or the shutter is 0."""
     traj = sequence.trajectory
     speed = float(traj.speed[index])
     if sequence.shutter <= 0.0 or speed <= 0.0:
@@ -93,8 +101,8 @@ def motion_blur(colour: np.ndarray, sequence, index: int, intr: Intrinsics, offs
         k0, k1 = max(index - 1, 0), min(index + 1, len(times) - 1)
         rate = (tau[k1] - tau[k0]) / (times[k1] - times[k0]) if k1 > k0 else 1.0
         t, dt = float(tau[index]), 0.5 * sequence.shutter * rate
-        centres = [_centres(boxes.at(t + d, road)) for d in (0.0, -dt, dt)]
-        shift = np.zeros((2, *box.shape, 3))
+        centres = [_centres(p) for p in (posed, boxes.at(t - dt, road), boxes.at(t + dt, road))]
+        shift = np.zeros((2, *box.shape, 3), np.float32)
         for k in range(2):
             shift[k][moving] = (centres[k + 1] - centres[0])[box[moving]]
         moved = (shift[0], shift[1])

@@ -44,7 +44,7 @@ def render_view(sequence: w.Sequence, index: int, intrinsics: w.Intrinsics | Non
     colour = shade(sequence.scene, centre, dirs, hits, posed, focal=0.5 * (intr.fx + intr.fy), shadow_of=shadow_of)
     colour = colour * sequence.exposure.astype(np.float32)
     if not clean:
-        colour = motion_blur(colour, sequence, index, intr, offset, hits.box, hits.t)
+        colour = motion_blur(colour, sequence, index, intr, offset, hits.box, hits.t, posed)
     colour = np.clip(colour, 0.0, 1.0) ** (1 / 1.15) * 255.0
     if not clean:
         colour = _sensor(colour, sequence, intr, index, offset)
