@@ -30,6 +30,7 @@ ANNOTATED_OFFSET = 19
 BASELINE = 0.209313  # m, the Cityscapes rig's stereo baseline
 CAMERA_HEIGHT = 1.22  # m ("z" of the extrinsics)
 PITCH = 0.038  # rad, nose down
+SHUTTER_MS = (1.0, 5.0)  # an automotive HDR camera in daylight: short, not a dashcam's long exposure
 CITIES = {"train": ("aachen", "bochum", "bremen"), "val": ("frankfurt",), "test": ("berlin",)}
 
 
@@ -93,7 +94,7 @@ class CitySequence:
         drive = world.DriveConfig(max_speed=11.0, min_cruise_speed=3.0, stop_probability=0.3)
         return world.make_sequence(self.seed, SEQUENCE_LENGTH / FPS, FPS, city_intrinsics(self.width, self.height),
                                    world.CITY, drive=drive, camera_height=CAMERA_HEIGHT,
-                                   pitch_bias_deg=float(np.rad2deg(PITCH)))
+                                   pitch_bias_deg=float(np.rad2deg(PITCH)), shutter_ms=SHUTTER_MS)
 
 
 def render_city_sequence(root: Path, spec: CitySequence, on_frame=None) -> None:

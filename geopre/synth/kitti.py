@@ -52,6 +52,7 @@ CAM2_X = -0.06  # camera 2 centre in the rectified camera-0 frame (m)
 BASELINE = 0.54  # cameras 0 -> 1 and 2 -> 3 (m)
 CAMERA_X = (0.0, BASELINE, CAM2_X, CAM2_X + BASELINE)  # centres of cameras 0-3 in the camera-0 frame
 FPS = 10.0
+SHUTTER_MS = (0.5, 2.0)  # the raw recordings' Flea2 cameras capped exposure at 2 ms
 
 
 def _small_rotation(rx: float, ry: float, rz: float) -> np.ndarray:
@@ -208,7 +209,7 @@ class DriveSpec:
         # KITTI drives stop at lights too, but less often than a city dashcam.
         drive = world.DriveConfig(stop_probability=0.25, max_speed=13.0)
         return world.make_sequence(self.seed, self.frames / FPS, FPS, rig.intrinsics, world.STYLES[self.style],
-                                   drive=drive, camera_height=1.65)
+                                   drive=drive, camera_height=1.65, shutter_ms=SHUTTER_MS)
 
 
 def oxts_lines(spec: DriveSpec, rig: KittiRig, seq: world.Sequence) -> list[str]:

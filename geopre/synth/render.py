@@ -12,6 +12,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from geopre.synth import world as w
+from geopre.synth.blur import motion_blur
 from geopre.synth.raycast import camera_rays, cast, pinhole_windows, shadows, spherical_windows
 from geopre.synth.shading import _sensor, pulse, shade  # noqa: F401 - pulse: re-exported for the tests
 
@@ -28,7 +29,7 @@ def render_view(sequence: w.Sequence, index: int, intrinsics: w.Intrinsics | Non
                 offset: tuple[float, float, float] = (0.0, 0.0, 0.0), clean: bool = False) -> View:
     """Render frame ``index`` of a sequence. ``offset`` moves the camera in its own frame
     (metres, x right): the right camera of a stereo rig with baseline b is ``(b, 0, 0)``.
-    ``clean`` leaves out vignetting and sensor noise (what a pixel-exact comparison needs)."""
+    ``clean`` leaves out motion blur, vignetting and sensor noise (what a pixel-exact comparison needs)."""
     intr = intrinsics or sequence.intrinsics
     traj = sequence.trajectory
     rotation = traj.rotation(index)
@@ -42,6 +43,8 @@ def render_view(sequence: w.Sequence, index: int, intrinsics: w.Intrinsics | Non
         shadow_of = lambda facing: shadows(sequence.scene, posed, centre, dirs, hits, intr, rotation, facing)  # noqa: E731
     colour = shade(sequence.scene, centre, dirs, hits, posed, focal=0.5 * (intr.fx + intr.fy), shadow_of=shadow_of)
     colour = colour * sequence.exposure.astype(np.float32)
+    if not clean:
+        colour = motion_blur(colour, sequence, index, intr, offset, hits.box, hits.t, posed)
     colour = np.clip(colour, 0.0, 1.0) ** (1 / 1.15) * 255.0
     if not clean:
         colour = _sensor(colour, sequence, intr, index, offset)

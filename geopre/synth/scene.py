@@ -51,6 +51,9 @@ class Boxes:
     # ahead of the ego car, whose distance at a traffic time the table (times, distances) gives.
     leads: np.ndarray | None = None
     lead_table: tuple[np.ndarray, np.ndarray] | None = None
+    # Cross traffic (``traffic.py``): boxes that drive straight along their own frame's z axis at
+    # ``speed`` (through a crossroads) instead of riding the road.
+    lines: np.ndarray | None = None
 
     def arc_length(self, traffic_time: float) -> np.ndarray:
         """(N,) arc length of every moving primitive's frame at a traffic time."""
@@ -64,14 +67,32 @@ class Boxes:
     def at(self, traffic_time: float, road: Road) -> Posed:
         """Every primitive at a traffic time: moving ones ride the road."""
         lo, hi, yaw = self.lo.copy(), self.hi.copy(), self.yaw.copy()
-        moving = self.speed != 0
+        lines = self.lines if self.lines is not None else np.zeros(len(self), bool)
+        moving = (self.speed != 0) & ~lines
         if moving.any():
             x, z, heading = road.point(self.arc_length(traffic_time)[moving], self.path_n[moving])
             origin = np.einsum("nji,nj->ni", yaw_rotation(heading), np.stack([x, np.zeros_like(x), z], -1))
             lo[moving] += origin
             hi[moving] += origin
             yaw[moving] = heading
+        if lines.any():
+            lo[lines, 2] += self.speed[lines] * traffic_time
+            hi[lines, 2] += self.speed[lines] * traffic_time
         return Posed(lo, hi, yaw, self.kind)
+
+    def append(self, more: "Boxes") -> np.ndarray:
+        """Add ``more``'s primitives (a lead car, cross traffic) after these; returns the (N,) mask
+        of the added ones. Masks absent on either side count as all False."""
+        n_old = len(self)
+        for name in ("lo", "hi", "yaw", "kind", "material", "colour", "params", "path_s", "path_n", "speed"):
+            setattr(self, name, np.concatenate([getattr(self, name), getattr(more, name)]))
+        for name in ("leads", "lines"):
+            mine, theirs = getattr(self, name), getattr(more, name)
+            if mine is not None or theirs is not None:
+                mine = np.zeros(n_old, bool) if mine is None else mine
+                theirs = np.zeros(len(more), bool) if theirs is None else theirs
+                setattr(self, name, np.concatenate([mine, theirs]))
+        return np.arange(len(self)) >= n_old
 
     def __len__(self) -> int:
         return len(self.material)

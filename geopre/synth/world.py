@@ -43,6 +43,7 @@ from geopre.synth.scene import (  # noqa: F401
 )
 from geopre.synth.street import generate_scene
 from geopre.synth.style import CITY, STYLES, SUBURBAN, WorldStyle  # noqa: F401
+from geopre.synth.traffic import add_cross_traffic
 
 
 @dataclass(frozen=True)
@@ -201,6 +202,7 @@ class Sequence:
     exposure: np.ndarray = field(default_factory=lambda: np.ones(3))  # per-channel gain of this camera
     vignetting: float = 0.0  # brightness loss at unit normalised radius (r^2 falloff)
     noise: float = 0.0  # sensor noise, standard deviation in 8-bit grey levels
+    shutter: float = 0.0  # exposure time in seconds: motion blur at speed (blur.py)
 
 
 def _add_lead_car(scene: Scene, trajectory: Trajectory, rng) -> None:
@@ -208,12 +210,8 @@ def _add_lead_car(scene: Scene, trajectory: Trajectory, rng) -> None:
     traffic clock), so it stops when the ego car stops and frames at a stop stay identical."""
     parts = _BoxList(rng)
     _add_moving_car(parts, rng.uniform(14.0, 40.0), scene.ego_lane_x, 1.0, rng)
-    lead = parts.build()
     b = scene.boxes
-    n_old = len(b)
-    for name in ("lo", "hi", "yaw", "kind", "material", "colour", "params", "path_s", "path_n", "speed"):
-        setattr(b, name, np.concatenate([getattr(b, name), getattr(lead, name)]))
-    b.leads = np.arange(len(b)) >= n_old
+    b.leads = b.append(parts.build())
     b.lead_table = (trajectory.traffic_time.copy(), trajectory.distance.copy())
 
 
@@ -227,10 +225,12 @@ def make_sequence(
     camera_height: float = 1.65,
     pitch_bias_deg: float = 0.0,
     exposure: np.ndarray | None = None,
+    shutter_ms: tuple[float, float] = (1.0, 12.0),
 ) -> Sequence:
-    """A deterministic drive: the same arguments give the same frames, byte for byte."""
+    """A deterministic drive: the same arguments give the same frames, byte for byte. The camera's
+    exposure time is drawn from ``shutter_ms`` (dashcams expose long, a machine-vision rig short)."""
     root = np.random.SeedSequence(seed)
-    scene_seed, drive_seed, camera_seed = (int(s.generate_state(1)[0]) for s in root.spawn(3))
+    scene_seed, drive_seed, camera_seed, traffic_seed = (int(s.generate_state(1)[0]) for s in root.spawn(4))
     trajectory = make_trajectory(drive_seed, seconds, fps, drive, camera_height, 0.0, pitch_bias_deg)
     scene = generate_scene(scene_seed, style, length=float(trajectory.distance[-1]) + 10.0)
     trajectory.lane_x = scene.ego_lane_x
@@ -238,5 +238,7 @@ def make_sequence(
     camera = np.random.default_rng(camera_seed)
     if camera.random() < style.lead_car_probability:
         _add_lead_car(scene, trajectory, camera)
+    add_cross_traffic(scene, trajectory.traffic_time, trajectory.distance, np.random.default_rng(traffic_seed))
+    vignetting, noise = float(camera.uniform(0.05, 0.3)), float(camera.uniform(0.8, 2.5))
     return Sequence(scene, trajectory, intrinsics, np.ones(3) if exposure is None else np.asarray(exposure),
-                    vignetting=float(camera.uniform(0.05, 0.3)), noise=float(camera.uniform(0.8, 2.5)))
+                    vignetting=vignetting, noise=noise, shutter=float(camera.uniform(*shutter_ms)) / 1000.0)
