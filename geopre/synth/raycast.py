@@ -156,9 +156,12 @@ def shadows(scene: w.Scene, posed: w.Posed, origin: np.ndarray, dirs: np.ndarray
     sun = scene.sun_direction
     corners = posed.corners_world()
     # Along -sun down to the ground: a corner h above the ground under it reaches the terrain within
-    # h / (sun's descent per unit - the steepest rise of the ground per unit).
-    above = np.maximum(posed.ground.height(corners[..., 0], corners[..., 2]) - corners[..., 1], 0.0)
-    reach = above / (-sun[1] - posed.ground.slope_bound * np.hypot(sun[0], sun[2]))
+    # h / (sun's descent per unit - the steepest rise of the ground per unit), and before it passes
+    # the ground's lowest level; the nearer bound wins.
+    ground = posed.ground
+    above = np.maximum(ground.height(corners[..., 0], corners[..., 2]) - corners[..., 1], 0.0)
+    reach = np.minimum(above / (-sun[1] - ground.slope_bound * np.hypot(sun[0], sun[2])),
+                       np.maximum(ground.bounds()[1] - corners[..., 1], 0.0) / -sun[1])
     on_ground = corners - reach[..., None] * sun
     windows = _project_windows(np.concatenate([corners, on_ground], axis=1), intrinsics, rotation, origin, FAR)
     windows[scene.boxes.material == w.CAR_UNDER] = 0

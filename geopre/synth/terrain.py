@@ -101,13 +101,14 @@ class Terrain:
         t, stop = start[idx], end[idx]
         dx, dy, dz = d[idx, 0], d[idx, 1], d[idx, 2]
         amp = self.amplitude.astype(np.float32)[:, None]
-        along = self.wave.astype(np.float32)[:, 0:1] * dx + self.wave.astype(np.float32)[:, 1:2] * dz  # (K, n)
+        kx, kz = self.wave.astype(np.float32)[:, 0:1], self.wave.astype(np.float32)[:, 1:2]
+        phase = self.phase.astype(np.float32)[:, None]
+        along = kx * dx + kz * dz  # (K, n): each wave's phase change per unit of t
         curvature = np.sum(np.abs(amp) * along**2, axis=0)
         o32 = o.astype(np.float32)
         for _ in range(MAX_STEPS):
             x, z = o32[0] + t * dx, o32[2] + t * dz
-            phases = self.wave.astype(np.float32)[:, 0:1] * x + self.wave.astype(np.float32)[:, 1:2] * z \
-                + self.phase.astype(np.float32)[:, None]
+            phases = kx * x + kz * z + phase
             f = o32[1] + t * dy - (np.float32(self.offset) + np.sum(amp * np.cos(phases), axis=0))
             slope = dy + np.sum(amp * np.sin(phases) * along, axis=0)
             # First root of f + slope s + curvature s^2 / 2 (f < 0), in the form stable at curvature 0.
