@@ -35,26 +35,26 @@ class Terrain:
     phase: np.ndarray  # (K,) rad
     offset: float = 0.0
 
-    def _phases(self, x, z):
-        x, z = np.asarray(x), np.asarray(z)
+    def _waves(self, x, z):
+        """Each wave's phase at the points (K, *shape), and its amplitude and wave vector shaped to
+        broadcast against it, in the points' float precision (float32 stays float32)."""
+        x, z = np.broadcast_arrays(np.asarray(x), np.asarray(z))
         dtype = np.result_type(x, z, np.float32)
-        wave = self.wave.astype(dtype)
-        return wave[:, 0].reshape((-1,) + (1,) * x.ndim) * x + wave[:, 1].reshape((-1,) + (1,) * x.ndim) * z \
-            + self.phase.astype(dtype).reshape((-1,) + (1,) * x.ndim), dtype
+        per_wave = (-1,) + (1,) * x.ndim
+        kx, kz = (self.wave[:, a].astype(dtype).reshape(per_wave) for a in range(2))
+        phases = kx * x + kz * z + self.phase.astype(dtype).reshape(per_wave)
+        return phases, self.amplitude.astype(dtype).reshape(per_wave), kx, kz, dtype
 
     def height(self, x, z) -> np.ndarray:
         """Ground Y (down) at world (x, z), arrays of any shape."""
-        phases, dtype = self._phases(x, z)
-        amp = self.amplitude.astype(dtype).reshape((-1,) + (1,) * (phases.ndim - 1))
+        phases, amp, _, _, dtype = self._waves(x, z)
         return dtype.type(self.offset) + np.sum(amp * np.cos(phases), axis=0)
 
     def gradient(self, x, z) -> tuple[np.ndarray, np.ndarray]:
         """(dY/dx, dY/dz): positive where the ground falls away (Y grows) along that axis."""
-        phases, dtype = self._phases(x, z)
-        amp = self.amplitude.astype(dtype).reshape((-1,) + (1,) * (phases.ndim - 1))
+        phases, amp, kx, kz, _ = self._waves(x, z)
         s = -amp * np.sin(phases)
-        wave = self.wave.astype(dtype).reshape((len(self.amplitude), 2) + (1,) * (phases.ndim - 1))
-        return np.sum(s * wave[:, 0], axis=0), np.sum(s * wave[:, 1], axis=0)
+        return np.sum(s * kx, axis=0), np.sum(s * kz, axis=0)
 
     def normal(self, x, z) -> np.ndarray:
         """(..., 3) unit normal pointing up (towards -Y) at world (x, z)."""

@@ -71,3 +71,15 @@ def test_every_static_primitive_stands_on_the_ground_without_floating():
     later = boxes.at(5.0, scene.road)
     footprint = later.corners_world()[moving]
     assert np.all(later.hi[moving, 1][:, None] > terrain.height(footprint[..., 0], footprint[..., 2]))
+
+
+def test_gradient_and_normal_follow_the_height():
+    terrain, e = hills(), 1e-5
+    x, z = np.array([13.0, -40.0, 250.0]), np.array([-7.0, 3.0, 90.0])
+    gx, gz = terrain.gradient(x, z)
+    np.testing.assert_allclose(gx, (terrain.height(x + e, z) - terrain.height(x - e, z)) / (2 * e), atol=1e-8)
+    np.testing.assert_allclose(gz, (terrain.height(x, z + e) - terrain.height(x, z - e)) / (2 * e), atol=1e-8)
+    normal = terrain.normal(x, z)
+    np.testing.assert_allclose(np.linalg.norm(normal, axis=1), 1.0)
+    assert np.all(normal[:, 1] < 0)  # up is -Y
+    np.testing.assert_allclose(normal[:, 0] / -normal[:, 1], gx)  # perpendicular to the slope along x
