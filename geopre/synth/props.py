@@ -53,13 +53,14 @@ def _car_parts(rng):
 
 def _add_parked_car(boxes: _BoxList, road: Road, s: float, n: float, yaw: float, across: bool, rng) -> None:
     colour = _car_colour(rng)
+    anchor = boxes.anchor_at(road, s, yaw, n)
     for lo, hi, mat in _car_parts(rng):
         lo, hi = np.array(lo), np.array(hi)
         if across:  # parked at right angles to the road: swap the car's x and z
             lo, hi = lo[[2, 1, 0]], hi[[2, 1, 0]]
         lo[0] += n
         hi[0] += n
-        boxes.add_static(road, s, yaw, lo, hi, mat, (0.05, 0.05, 0.05) if mat == CAR_UNDER else colour)
+        boxes.add_static(road, s, yaw, lo, hi, mat, (0.05, 0.05, 0.05) if mat == CAR_UNDER else colour, anchor=anchor)
 
 
 def _add_moving_car(boxes: _BoxList, s: float, n: float, speed: float, rng) -> None:
@@ -217,8 +218,9 @@ def _billboard(boxes, road, rng, s, side, n) -> None:
     params[P_PHOTO] = rng.integers(8)
     params[P_TEXEL] = width / rng.uniform(150.0, 256.0)
     params[P_U0], params[P_V0] = rng.uniform(0, 0.3 * width), rng.uniform(0, 0.3 * height)
+    anchor = boxes.anchor_at(road, s, yaw, side * n)  # board and posts stand as one on a slope
     boxes.add_static(road, s, yaw, (x0, -bottom - height, -0.1), (x1, -bottom, 0.1), SIGN, (0.5, 0.5, 0.5),
-                     params=params)
+                     params=params, anchor=anchor)
     for post in (x0 + 0.2, x1 - 0.2):
         boxes.add_static(road, s, yaw, (post - 0.06, -bottom, -0.06), (post + 0.06, 0.0, 0.06), POLE,
-                         (0.35, 0.35, 0.37))
+                         (0.35, 0.35, 0.37), anchor=anchor)

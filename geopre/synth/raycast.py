@@ -1,6 +1,6 @@
 """Vectorised ray casting against the synthetic world's primitives and ground: slab tests for
-boxes and the round tests for cylinders and spheroids (:func:`cast`), the culling windows that
-keep each primitive's test to the rays that can hit it (:func:`pinhole_windows` for a camera,
+boxes, the round tests for cylinders and spheroids, the terrain's march (:func:`cast`), the culling
+windows that keep each primitive's test to the rays that can hit it (:func:`pinhole_windows` for a camera,
 :func:`spherical_windows` for a spinning LiDAR), shadow rays towards the sun, and
 :func:`camera_rays`, whose ray parameter at a hit is the z-depth. Every ray is tested only
 against the boxes whose projection covers it: each box's corners are projected once to a pixel
@@ -57,12 +57,6 @@ def cast(origin: np.ndarray, dirs: np.ndarray, posed: w.Posed, windows: np.ndarr
     axis = np.ones((rows, cols), np.int8)
     o = origin.astype(np.float32)
 
-    # Ground plane Y = 0: hit by rays heading down from a camera above it.
-    with np.errstate(divide="ignore", invalid="ignore"):
-        t_ground = -o[1] / dirs[..., 1]
-    ground = (dirs[..., 1] > 0) & (t_ground > NEAR) & (t_ground < far)
-    t_best[ground] = t_ground[ground]
-
     lo32, hi32 = posed.lo.astype(np.float32), posed.hi.astype(np.float32)
     active = (windows[:, 1] > windows[:, 0]) & (windows[:, 3] > windows[:, 2])
     is_box = active & (posed.kind == w.BOX)
@@ -114,6 +108,12 @@ def cast(origin: np.ndarray, dirs: np.ndarray, posed: w.Posed, windows: np.ndarr
         sub_t[hit] = t[hit]
         box[r0:r1, c0:c1][hit] = i
         axis[r0:r1, c0:c1][hit] = ROUND_AXIS
+    # The ground last: each ray marches only up to the primitive it already hit.
+    t_ground = posed.ground.first_crossing(origin, dirs, NEAR, np.minimum(t_best, np.float32(far)))
+    ground = t_ground < t_best
+    t_best[ground] = t_ground[ground]
+    box[ground] = -1
+    axis[ground] = 1
     return RayHits(t_best, box, axis)
 
 
@@ -155,7 +155,14 @@ def shadows(scene: w.Scene, posed: w.Posed, origin: np.ndarray, dirs: np.ndarray
     that window alone. Undercarriages are skipped: the car body above shades the same ground."""
     sun = scene.sun_direction
     corners = posed.corners_world()
-    on_ground = corners - (corners[..., 1:2] / sun[1]) * sun  # along -sun down to Y = 0
+    # Along -sun down to the ground: a corner h above the ground under it reaches the terrain within
+    # h / (sun's descent per unit - the steepest rise of the ground per unit), and before it passes
+    # the ground's lowest level; the nearer bound wins.
+    ground = posed.ground
+    above = np.maximum(ground.height(corners[..., 0], corners[..., 2]) - corners[..., 1], 0.0)
+    reach = np.minimum(above / (-sun[1] - ground.slope_bound * np.hypot(sun[0], sun[2])),
+                       np.maximum(ground.bounds()[1] - corners[..., 1], 0.0) / -sun[1])
+    on_ground = corners - reach[..., None] * sun
     windows = _project_windows(np.concatenate([corners, on_ground], axis=1), intrinsics, rotation, origin, FAR)
     windows[scene.boxes.material == w.CAR_UNDER] = 0
     lit = np.isfinite(hits.t) if candidates is None else candidates

@@ -2,7 +2,8 @@
 heading, straights, bends and clothoid-like transitions), :func:`make_road` that samples one for a
 style, :func:`yaw_rotation` for frames turned about the vertical axis, and :class:`Posed`, the
 primitives placed at one traffic time, which the ray caster reads. Coordinates follow KITTI/OpenCV:
-X right, Y down, Z along the road at its start; the ground is the plane Y = 0.
+X right, Y down, Z along the road at its start; the ground is the heightfield of ``terrain.py``
+(Y = 0 where the road starts).
 """
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from geopre.synth.style import WorldStyle
+from geopre.synth.terrain import FLAT, Terrain
 
 
 def yaw_rotation(yaw) -> np.ndarray:
@@ -110,12 +112,14 @@ def make_road(rng: np.random.Generator, style: WorldStyle, s_from: float, s_to: 
 @dataclass
 class Posed:
     """Primitives at one traffic time: ``lo``/``hi`` in each one's own frame (the world turned by
-    ``yaw`` about the origin); cylinders and spheroids have yaw 0 and ``lo``/``hi`` their bounds."""
+    ``yaw`` about the origin); cylinders and spheroids have yaw 0 and ``lo``/``hi`` their bounds.
+    ``ground`` is the terrain they stand on, which the ray caster casts too."""
 
     lo: np.ndarray
     hi: np.ndarray
     yaw: np.ndarray
     kind: np.ndarray
+    ground: Terrain = FLAT
 
     def corners_world(self) -> np.ndarray:
         """(N, 8, 3) world corners of each primitive's box."""

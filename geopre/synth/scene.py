@@ -1,8 +1,9 @@
 """What a generated scene holds: the material, shape and ground-kind ids and the columns of the
 per-object appearance table (``P_*``) that ``shading.py`` reads; :class:`Boxes`, the primitives at
 traffic time 0 (static ones in their own frame, moving ones riding the road); :class:`Scene`, the
-whole street from one seed (road, primitives, ground layout, light); and ``_BoxList``, the
-accumulator that the generators in ``street.py`` and ``props.py`` fill.
+whole street from one seed (road, terrain, primitives, ground layout, light); and ``_BoxList``,
+the accumulator that the generators in ``street.py`` and ``props.py`` fill, which stands every
+primitive on the terrain.
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ import numpy as np
 
 from geopre.synth.road import Posed, Road, yaw_rotation
 from geopre.synth.style import WorldStyle
+from geopre.synth.terrain import FLAT, Terrain
 
 
 # Materials: each one has its own look in shading.py.
@@ -52,8 +54,10 @@ class Boxes:
     leads: np.ndarray | None = None
     lead_table: tuple[np.ndarray, np.ndarray] | None = None
     # Cross traffic (``traffic.py``): boxes that drive straight along their own frame's z axis at
-    # ``speed`` (through a crossroads) instead of riding the road.
+    # ``speed`` (through a crossroads) instead of riding the road; their car's anchor in that frame
+    # is (path_n, 0, path_s + speed * t), so all its parts ride the terrain at one height.
     lines: np.ndarray | None = None
+    terrain: Terrain = FLAT  # moving primitives ride its height; static ones were placed on it
 
     def arc_length(self, traffic_time: float) -> np.ndarray:
         """(N,) arc length of every moving primitive's frame at a traffic time."""
@@ -65,20 +69,25 @@ class Boxes:
         return s
 
     def at(self, traffic_time: float, road: Road) -> Posed:
-        """Every primitive at a traffic time: moving ones ride the road."""
+        """Every primitive at a traffic time: moving ones ride the road, at the terrain's height
+        under their frame's origin (a car's parts move as one)."""
         lo, hi, yaw = self.lo.copy(), self.hi.copy(), self.yaw.copy()
         lines = self.lines if self.lines is not None else np.zeros(len(self), bool)
         moving = (self.speed != 0) & ~lines
         if moving.any():
             x, z, heading = road.point(self.arc_length(traffic_time)[moving], self.path_n[moving])
-            origin = np.einsum("nji,nj->ni", yaw_rotation(heading), np.stack([x, np.zeros_like(x), z], -1))
+            origin = np.einsum("nji,nj->ni", yaw_rotation(heading), np.stack([x, self.terrain.height(x, z), z], -1))
             lo[moving] += origin
             hi[moving] += origin
             yaw[moving] = heading
         if lines.any():
-            lo[lines, 2] += self.speed[lines] * traffic_time
-            hi[lines, 2] += self.speed[lines] * traffic_time
-        return Posed(lo, hi, yaw, self.kind)
+            step = self.speed[lines] * traffic_time
+            anchor = np.stack([self.path_n[lines], np.zeros_like(step), self.path_s[lines] + step], -1)
+            world = np.einsum("nij,nj->ni", yaw_rotation(yaw[lines]), anchor)
+            rise = np.stack([np.zeros_like(step), self.terrain.height(world[:, 0], world[:, 2]), step], -1)
+            lo[lines] += rise
+            hi[lines] += rise
+        return Posed(lo, hi, yaw, self.kind, self.terrain)
 
     def append(self, more: "Boxes") -> np.ndarray:
         """Add ``more``'s primitives (a lead car, cross traffic) after these; returns the (N,) mask
@@ -111,24 +120,34 @@ class Scene:
     ego_lane_x: float
     length: float  # metres of street generated ahead of the start
     road: Road | None = None
+    terrain: Terrain = FLAT  # the ground's heightfield (Y down), terrain.py
     ground: dict = field(default_factory=dict)  # per-scene ground look (markings, kerb, sidewalk), shading.py
     sections: np.ndarray | None = None  # (K, 4): s_start, s_end, side (+-1), ground kind beyond the sidewalk
     crossings: np.ndarray | None = None  # (K, 2): s_start, s_end of side-street mouths and crossings
     light: dict = field(default_factory=dict)  # sun strength, ambient, sun colour, haze
 
 
+MOVER_SINK = 0.3  # m: a moving car's or pedestrian's base reaches this far into the ground (a 5 m car on 8 %)
+SINK_MARGIN = 0.1  # m: a static base reaches this far below the lowest ground under it
+
+
 class _BoxList:
-    """Accumulates primitives while a scene is generated."""
+    """Accumulates primitives while a scene is generated; :meth:`build` stands them on the terrain."""
 
     def __init__(self, rng: np.random.Generator) -> None:
         self.rows: list[tuple] = []
+        self.anchors: list[tuple[float, float] | None] = []
         self.rng = rng
 
-    def add(self, lo, hi, material, colour, yaw=0.0, kind=BOX, params=None, path=(0.0, 0.0, 0.0)) -> None:
+    def add(self, lo, hi, material, colour, yaw=0.0, kind=BOX, params=None, path=(0.0, 0.0, 0.0),
+            anchor=None) -> None:
+        """``anchor``: the world (x, z) whose ground height lifts a static primitive (the parts of one
+        object share it, so they stay together); None: its own footprint decides."""
         if params is None:
             params = np.zeros(N_PARAMS)
             params[P_SEED] = self.rng.integers(1 << 20)
         self.rows.append((lo, hi, yaw, kind, material, colour, params, *path))
+        self.anchors.append(anchor)
 
     def add_static(self, road: Road, s: float, yaw: float, local_lo, local_hi, material, colour, **kw) -> None:
         """A box given in the road frame at arc length ``s`` (x lateral, z along), turned by ``yaw``."""
@@ -140,8 +159,46 @@ class _BoxList:
         self.add((x - radius, y_top, z - radius), (x + radius, y_bottom, z + radius), material, colour,
                  kind=kind, **kw)
 
-    def build(self) -> Boxes:
+    @staticmethod
+    def anchor_at(road: Road, s: float, yaw: float, n: float) -> tuple[float, float]:
+        """World (x, z) of the point ``n`` metres across a frame squared to ``yaw`` at arc length ``s``."""
+        x, z, _ = road.frame(s)
+        return float(x + n * np.cos(yaw)), float(z - n * np.sin(yaw))
+
+    def build(self, terrain: Terrain = FLAT) -> Boxes:
         lo, hi, yaw, kind, mat, col, params, ps, pn, sp = zip(*self.rows)
         f = lambda v: np.array(v, dtype=np.float64)  # noqa: E731
-        return Boxes(lo=f(lo), hi=f(hi), yaw=f(yaw), kind=np.array(kind, np.int64), material=np.array(mat, np.int64),
-                     colour=f(col), params=f(params), path_s=f(ps), path_n=f(pn), speed=f(sp))
+        boxes = Boxes(lo=f(lo), hi=f(hi), yaw=f(yaw), kind=np.array(kind, np.int64), material=np.array(mat, np.int64),
+                      colour=f(col), params=f(params), path_s=f(ps), path_n=f(pn), speed=f(sp), terrain=terrain)
+        _stand_on(boxes, self.anchors, terrain)
+        return boxes
+
+
+def _stand_on(boxes: Boxes, anchors: list, terrain: Terrain) -> None:
+    """Lift every primitive to the terrain: a static one by the ground height at its anchor (round
+    ones: their axis; boxes: the highest ground under them, so no wall sinks into a hill), and every
+    base that touched the flat ground down below the lowest ground under it, so nothing floats on
+    the downhill side. Moving ones are lifted as they move (:meth:`Boxes.at`); their bases only sink."""
+    grounded = boxes.hi[:, 1] >= -1e-6
+    moving = boxes.speed != 0
+    boxes.hi[grounded & moving, 1] += MOVER_SINK
+    static = np.flatnonzero(~moving)
+    if len(static) == 0 or len(terrain.amplitude) == 0:
+        return
+    corners = Posed(boxes.lo[static], boxes.hi[static], boxes.yaw[static], boxes.kind[static]).corners_world()
+    # A 3 x 3 grid over the footprint, from its four corners (index = 4 x-bit + 2 y-bit + z-bit).
+    u = np.array([0.0, 0.5, 1.0])[:, None, None]
+    v = np.array([0.0, 0.5, 1.0])[None, :, None]
+    c0, c1, c4, c5 = (corners[:, None, None, i, :] for i in (0, 1, 4, 5))
+    grid = ((1 - u) * (1 - v) * c0 + (1 - u) * v * c1 + u * (1 - v) * c4 + u * v * c5).reshape(len(static), 9, 3)
+    ground = terrain.height(grid[..., 0], grid[..., 2])
+    lift = np.where(boxes.kind[static] == BOX, ground.min(axis=1), ground[:, 4])
+    anchored = [k for k, i in enumerate(static) if anchors[i] is not None]
+    if anchored:
+        xz = np.array([anchors[static[k]] for k in anchored])
+        lift[anchored] = terrain.height(xz[:, 0], xz[:, 1])
+    # Between grid points the ground can dip below the lowest sample by at most curvature * gap^2 / 2.
+    extent = np.linalg.norm(boxes.hi[static][:, [0, 2]] - boxes.lo[static][:, [0, 2]], axis=1)
+    below = ground.max(axis=1) + SINK_MARGIN + terrain.curvature_bound * (extent / 4) ** 2 / 2
+    boxes.lo[static, 1] += lift
+    boxes.hi[static, 1] = np.where(grounded[static], below, boxes.hi[static, 1] + lift)

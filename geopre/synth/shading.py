@@ -301,9 +301,9 @@ def shade(scene: w.Scene, origin: np.ndarray, dirs: np.ndarray, hits: RayHits, p
 
     albedo = np.empty((len(t), 3), np.float32)
     normal = np.zeros((len(t), 3), np.float32)
-    cos_incidence = np.abs(unit[:, 1])
     on_ground = box_idx < 0
-    normal[on_ground] = (0.0, -1.0, 0.0)
+    normal[on_ground] = posed.ground.normal(point[on_ground, 0], point[on_ground, 2])
+    cos_incidence = np.abs(np.sum(normal * unit, axis=1))
     on_box = ~on_ground
     local = None
     if on_box.any():

@@ -1,7 +1,7 @@
 """Street layout: :func:`generate_scene` lays out a whole street from a seed (road, lanes, parking,
 sidewalks, the sequence of buildings, gaps, side streets and open spaces on each side, traffic and
-pedestrians), then draws the scene's ground look (markings, kerb, sidewalk, verge) and light (sun,
-overcast, haze). The objects themselves come from ``props.py``.
+pedestrians) on the scene's hills, then draws the scene's ground look (markings, kerb, sidewalk,
+verge) and light (sun, overcast, haze). The objects themselves come from ``props.py``.
 """
 
 from __future__ import annotations
@@ -15,6 +15,7 @@ from geopre.synth.road import make_road
 from geopre.synth.scene import (ASPHALT, CYLINDER, GRAVEL_LOT, PARK, PEDESTRIAN, POLE, SIDE_STREET, WALL, Scene,
                                 _BoxList)
 from geopre.synth.style import WorldStyle
+from geopre.synth.terrain import make_terrain
 
 
 def generate_scene(seed: int, style: WorldStyle, length: float, behind: float = 60.0) -> Scene:
@@ -139,9 +140,11 @@ def generate_scene(seed: int, style: WorldStyle, length: float, behind: float = 
             _add_moving_car(boxes, rng.uniform(z_start - 200.0, z_end), centre(others[rng.integers(len(others))]),
                             rng.uniform(3.0, 12.0), rng)
 
+    # The hills draw from a stream of their own, so the street's layout per seed is as before.
+    terrain = make_terrain(np.random.default_rng([seed, 15]))
     scene = Scene(
         style=style,
-        boxes=boxes.build(),
+        boxes=boxes.build(terrain),
         sun_direction=np.zeros(3),
         sky_horizon=np.zeros(3),
         sky_zenith=np.zeros(3),
@@ -149,6 +152,7 @@ def generate_scene(seed: int, style: WorldStyle, length: float, behind: float = 
         ego_lane_x=centre(ego_lane),
         length=length,
         road=road,
+        terrain=terrain,
         ground=_ground_look(rng, style, lanes, lane_width, parking, sidewalk),
         sections=np.array(sections, np.float64).reshape(-1, 4),
         crossings=np.array([(a, b) for a, b, _ in crossings], np.float64).reshape(-1, 2),

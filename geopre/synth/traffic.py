@@ -73,7 +73,7 @@ def add_cross_traffic(scene: Scene, times: np.ndarray, distances: np.ndarray, rn
             shift = origin + np.array([lane, 0.0, -speed * t_cross])  # its place at traffic time 0
             for lo, hi, material in _car_parts(rng):
                 parts.add(shift + lo, shift + hi, material, (0.05, 0.05, 0.05) if material == CAR_UNDER else colour,
-                          yaw=yaw, path=(0.0, 0.0, speed))
+                          yaw=yaw, path=(shift[2], shift[0], speed))
             added += 1
     if added:
         more = parts.build()

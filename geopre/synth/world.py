@@ -1,8 +1,9 @@
 """The synthetic driving world: a winding street lined with buildings, and a camera that drives it.
 
 Coordinates follow the camera convention of KITTI/OpenCV so that no axis flips hide in the code:
-world X points right, Y points *down*, Z points along the road at its start. The ground is the
-plane Y = 0, so a camera mounted 1.65 m high sits at Y = -1.65.
+world X points right, Y points *down*, Z points along the road at its start. The ground is a
+smooth heightfield of gentle hills (``terrain.py``) with Y = 0 where the drive starts, so a camera
+mounted 1.65 m high starts at Y = -1.65; it rides the hills, pitching and rolling with the ground.
 
 The street follows a :class:`Road`: a centre line of smoothly varying curvature (straights, bends,
 clothoid-like transitions), so the camera turns with it. Objects are primitives: boxes, each
@@ -43,6 +44,7 @@ from geopre.synth.scene import (  # noqa: F401
 )
 from geopre.synth.street import generate_scene
 from geopre.synth.style import CITY, STYLES, SUBURBAN, WorldStyle  # noqa: F401
+from geopre.synth.terrain import FLAT, Terrain
 from geopre.synth.traffic import add_cross_traffic
 
 
@@ -83,6 +85,7 @@ class Trajectory:
         return self.speed == 0.0
 
     road: Road | None = None  # None: a straight road along +Z
+    terrain: Terrain = FLAT  # the ground the car drives on
 
     def _road_frame(self, s: float) -> tuple[float, float, float, float]:
         """(x, z, heading) of the camera's ground point at distance ``s``: its lane, plus wobble."""
@@ -93,15 +96,21 @@ class Trajectory:
         return float(x), float(z), float(heading)
 
     def rotation(self, index: int) -> np.ndarray:
-        """Camera-to-world rotation of frame ``index``: the road's heading, plus wobble."""
+        """Camera-to-world rotation of frame ``index``: the road's heading, plus wobble, with the car
+        body's pitch and roll on the ground under it (its forward and right axes along the surface)."""
         s = self.distance[index]
-        yaw = self.wobble[0, 0] * np.sin(2 * np.pi * s / self.wobble_wavelengths[0] + self.wobble[0, 1])
+        x, z, heading = self._road_frame(s)
+        yaw = heading + self.wobble[0, 0] * np.sin(2 * np.pi * s / self.wobble_wavelengths[0] + self.wobble[0, 1])
+        gx, gz = (float(g) for g in self.terrain.gradient(x, z))
+        ahead = gx * np.sin(yaw) + gz * np.cos(yaw)  # downhill along the heading: nose down
+        right = gx * np.cos(yaw) - gz * np.sin(yaw)  # downhill to the right: right side down
         pitch = self.pitch_bias + self.wobble[1, 0] * np.sin(2 * np.pi * s / self.wobble_wavelengths[1] + self.wobble[1, 1])
-        return rotation_yaw_pitch(yaw + self._road_frame(s)[2], pitch)
+        return rotation_yaw_pitch(yaw, pitch + np.arctan(ahead), np.arctan(right / np.hypot(1.0, ahead)))
 
     def position(self, index: int) -> np.ndarray:
+        """Camera centre of frame ``index``: ``camera_height`` above the ground under it."""
         x, z, _ = self._road_frame(self.distance[index])
-        return np.array([x, -self.camera_height, z])
+        return np.array([x, float(self.terrain.height(x, z)) - self.camera_height, z])
 
     def pose(self, index: int) -> np.ndarray:
         """4x4 camera-to-world transform of frame ``index``."""
@@ -114,14 +123,17 @@ class Trajectory:
         return len(self.times)
 
 
-def rotation_yaw_pitch(yaw: float, pitch: float) -> np.ndarray:
+def rotation_yaw_pitch(yaw: float, pitch: float, roll: float = 0.0) -> np.ndarray:
     """Camera-to-world rotation for a camera turned by ``yaw`` (right positive, about +Y which
-    points down) and ``pitch`` (nose down positive) in the x-right, y-down, z-forward frame."""
+    points down), ``pitch`` (nose down positive) and ``roll`` (right side down positive, about the
+    optical axis) in the x-right, y-down, z-forward frame."""
     cy, sy = np.cos(yaw), np.sin(yaw)
     cp, sp = np.cos(pitch), np.sin(pitch)
+    cr, sr = np.cos(roll), np.sin(roll)
     r_yaw = np.array([[cy, 0.0, sy], [0.0, 1.0, 0.0], [-sy, 0.0, cy]])
     r_pitch = np.array([[1.0, 0.0, 0.0], [0.0, cp, sp], [0.0, -sp, cp]])
-    return r_yaw @ r_pitch
+    r_roll = np.array([[cr, -sr, 0.0], [sr, cr, 0.0], [0.0, 0.0, 1.0]])
+    return r_yaw @ r_pitch @ r_roll
 
 
 def speed_profile(seconds: float, config: DriveConfig, rng: np.random.Generator, dt: float = 1 / 600):
@@ -235,6 +247,7 @@ def make_sequence(
     scene = generate_scene(scene_seed, style, length=float(trajectory.distance[-1]) + 10.0)
     trajectory.lane_x = scene.ego_lane_x
     trajectory.road = scene.road
+    trajectory.terrain = scene.terrain
     camera = np.random.default_rng(camera_seed)
     if camera.random() < style.lead_car_probability:
         _add_lead_car(scene, trajectory, camera)

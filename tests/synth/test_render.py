@@ -36,7 +36,11 @@ def test_depth_back_projects_onto_the_surface_that_was_hit(sequence):
     which = hits.box[v, u]
     tol = 2e-3 * np.maximum(z, 1.0)
     ground = which < 0
-    assert ground.mean() > 0.2 and np.all(np.abs(points[ground, 1]) < tol[ground])
+    # Ground hits lie on the heightfield: the hit point's Y is the terrain's height under it.
+    terrain = sequence.scene.terrain
+    assert terrain.slope_bound > 0.03, "the fixture should drive on hills"
+    on_terrain = np.abs(points[ground, 1] - terrain.height(points[ground, 0], points[ground, 2]))
+    assert ground.mean() > 0.2 and np.all(on_terrain < 1e-3)
     # Every other hit lies on the surface of the primitive it reports, in that primitive's frame.
     idx, p, t = which[~ground], points[~ground], tol[~ground, None]
     local = np.einsum("nji,nj->ni", world.yaw_rotation(posed.yaw[idx]), p)
@@ -53,19 +57,23 @@ def test_depth_back_projects_onto_the_surface_that_was_hit(sequence):
     assert len(set(kind.tolist())) >= 2, "the frame should show boxes and round primitives"
 
 
-def test_world_points_reproject_between_frames_of_a_turning_camera():
+def test_world_points_reproject_between_frames_of_a_turning_camera_on_a_slope():
     """A static world point seen in one frame lands, with the written poses, where the other frame
-    sees it: the check that curved roads and turning cameras keep geometry exact."""
+    sees it: the check that curved roads, hills and turning, pitching cameras keep geometry exact."""
     intr = world.Intrinsics.from_hfov(128, 48, 80.0)
     for seed in range(40):
         seq = world.make_sequence(seed, 8.0, 10.0, intr, drive=world.DriveConfig(stop_probability=0.0))
         headings = [np.arctan2(seq.trajectory.rotation(i)[0, 2], seq.trajectory.rotation(i)[2, 2]) for i in range(80)]
         turn = np.abs(np.diff(headings))
-        if turn.max() > np.deg2rad(1.5):
+        heights = [seq.trajectory.position(i)[1] for i in range(80)]
+        if turn.max() > np.deg2rad(1.5) and np.ptp(heights) > 0.3:
             break
     i = int(np.argmax(turn))
     j = i + 1
-    assert np.rad2deg(turn[i]) > 1.5, "no seed gave a turning camera"
+    assert np.rad2deg(turn[i]) > 1.5 and np.ptp(heights) > 0.3, "no seed gave a turning camera on a slope"
+    # The camera rides the ground: camera height above the terrain, pitched with the road.
+    terrain, pose = seq.scene.terrain, seq.trajectory.pose(i)
+    assert abs(terrain.height(pose[0, 3], pose[2, 3]) - pose[1, 3] - seq.trajectory.camera_height) < 1e-9
     posed_i, hits_i = trace(seq, i)
     _, hits_j = trace(seq, j)
     v, u, z, points = back_project(hits_i.t, intr, seq.trajectory.pose(i))
@@ -137,7 +145,11 @@ def test_lidar_scan_hits_ground_at_the_right_range():
     mount[:3, :3] = np.array([[0.0, -1.0, 0.0], [0.0, 0.0, -1.0], [1.0, 0.0, 0.0]])  # LiDAR axes -> camera
     points = render.lidar_scan(seq, 0, mount)
     assert points.dtype == np.float32 and points.shape[1] == 4
-    # Ground returns lie 1.65 m below the sensor (camera height, level LiDAR): z = -1.65 (+- wobble).
-    ground = points[np.abs(points[:, 2] + seq.trajectory.camera_height) < 0.15]
-    assert len(ground) > 0.3 * len(points)
+    # Ground returns, carried to the world with the camera's pose, lie on the hills' heightfield.
+    world_points = points[:, :3].astype(np.float64) @ (seq.trajectory.pose(0) @ mount)[:3, :3].T \
+        + (seq.trajectory.pose(0) @ mount)[:3, 3]
+    terrain = seq.scene.terrain
+    assert terrain.slope_bound > 0.03
+    on_ground = np.abs(world_points[:, 1] - terrain.height(world_points[:, 0], world_points[:, 2])) < 1e-3
+    assert on_ground.mean() > 0.3
     assert np.all(np.linalg.norm(points[:, :3], axis=1) < render.LidarConfig().max_range)

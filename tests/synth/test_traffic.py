@@ -64,3 +64,32 @@ def test_cross_traffic_waits_when_the_ego_car_stops():
         assert not np.array_equal(a.lo[boxes.lines], b.lo[boxes.lines])
         return
     raise AssertionError("no drive with cross traffic and a stop")
+
+
+def test_cross_traffic_rides_the_hills_as_one_car():
+    """On sloped ground a crossing car's wheels-down face (largest y, Y is down) follows the terrain
+    under it, and all boxes of one car rise by the same amount between two traffic times."""
+    intr = world.Intrinsics.from_hfov(64, 32, 80.0)
+    checked = 0
+    for seed in range(16):
+        seq = world.make_sequence(seed, 12.0, 10.0, intr)
+        scene, traj, boxes = seq.scene, seq.trajectory, seq.scene.boxes
+        if boxes.lines is None or scene.terrain.slope_bound < 0.02:
+            continue
+        t0, t1 = float(traj.traffic_time[0]), float(traj.traffic_time[-1])
+        a, b = boxes.at(t0, scene.road), boxes.at(t1, scene.road)
+        rise = (b.hi[:, 1] - a.hi[:, 1])[boxes.lines]
+        # One car's parts share an anchor (path_s, path_n): the same rise for all of them.
+        for key in {(s, n) for s, n in zip(boxes.path_s[boxes.lines], boxes.path_n[boxes.lines])}:
+            same = (boxes.path_s[boxes.lines] == key[0]) & (boxes.path_n[boxes.lines] == key[1])
+            assert np.ptp(rise[same]) < 1e-9
+        corners = b.corners_world()[boxes.lines]
+        path_s, path_n = boxes.path_s[boxes.lines], boxes.path_n[boxes.lines]
+        for key in {(s, n) for s, n in zip(path_s, path_n)}:
+            car = corners[(path_s == key[0]) & (path_n == key[1])].reshape(-1, 3)
+            centre = car.mean(axis=0)
+            sunk = car[:, 1].max() - scene.terrain.height(centre[0], centre[2])
+            # The car's lowest part reaches the ground under it (sunk a few decimetres), never floats.
+            assert 0.0 <= sunk <= 0.5
+        checked += 1
+    assert checked >= 2
