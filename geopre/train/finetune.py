@@ -57,6 +57,8 @@ class FinetuneConfig:
     smoothness: float = SMOOTHNESS_WEIGHT  # 1e-3, monodepth2's disparity smoothness
     scales: int = 4
     start_depth: float | None = None  # bias the disparity heads to start here (None: monodepth2's ~0.2 m)
+    pose_start: float | None = None  # M, MS: bias the pose network to start at this forward motion per frame
+    # (in the depth's units; None: monodepth2's ~1e-3), see geopre.model.depth.PoseDecoder.start_moving
     init: str = "auto"  # auto (imagenet if its file is cached, else scratch) | scratch | imagenet | PATH
     imagenet_weights: Path | None = None
     fraction: float = 1.0  # few-shot study (paper V-B): deterministic subset of the train split
@@ -90,6 +92,11 @@ class FinetuneConfig:
             raise UserError(f"need 0 < --min-depth < --max-depth (got {self.min_depth}, {self.max_depth})")
         if self.start_depth is not None and not self.min_depth < self.start_depth < self.max_depth:
             raise UserError(f"--start-depth must lie between --min-depth and --max-depth (got {self.start_depth})")
+        if self.pose_start is not None:
+            if not self.pose_start > 0:
+                raise UserError(f"--pose-start must be positive (got {self.pose_start})")
+            if self.mode == "S":
+                raise UserError("--pose-start sets the pose network's start, and S mode has no pose network")
 
 
 def _loader(dataset, indices: list[int], config: FinetuneConfig, runtime: Runtime):
@@ -186,6 +193,8 @@ def finetune(config: FinetuneConfig) -> dict:
     init_source = initialise_model(model, config.init, config.imagenet_weights)
     if config.start_depth is not None:
         model.depth.decoder.start_at(depth_to_disp(config.start_depth, config.min_depth, config.max_depth))
+    if config.pose_start is not None:
+        model.pose.decoder.start_moving(config.pose_start)
     model = runtime.prepare(model)
     optimizer = torch.optim.Adam(model.parameters(), lr=config.lr)
     scaler = runtime.grad_scaler()
