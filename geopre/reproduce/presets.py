@@ -57,7 +57,6 @@ class Preset:
     # M cells: the pose network starts at this forward motion per frame, a tenth of start_depth (a car at
     # 10 Hz sees about ten frames' travel to the scene's median depth); see PoseDecoder.start_moving
     pose_start: float | None = 1.0
-    mono_lr: float = 1e-4  # M cells' Adam learning rate (monodepth2's 1e-4; S cells always use it)
     arch: str = "resnet18"
     workers: int = 0
     world_seed: int = 0
