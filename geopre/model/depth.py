@@ -95,6 +95,23 @@ class PoseDecoder(nn.Module):
         pose = POSE_OUTPUT_SCALE * self.out(x).mean(dim=(2, 3))
         return pose[:, :3], pose[:, 3:]
 
+    @torch.no_grad()
+    def start_moving(self, forward: float) -> None:
+        """Bias the output so an untrained decoder says the camera moved ``forward`` along its
+        optical axis from the first frame of a pair to the second (translation (0, 0, -forward)).
+
+        A random decoder's translations are ~1e-3 and grow by ~1e-5 per Adam step at 1e-4 (the
+        output scale is 0.01): consistent with monodepth2's ~0.2 m starting depth, but ~1000x too
+        small for a decoder started at ~10 m (:meth:`DepthDecoder.start_at`), whose warps then stay
+        the identity and give the depth network no gradient. Monocular depth has no scale of its
+        own, so a forward motion matched to the starting depth (a tenth of it for a car at 10 Hz)
+        only fixes the units the two networks agree on.
+        """
+        if not forward > 0:
+            raise UserError(f"a starting forward motion must be positive, got {forward}")
+        self.out.bias[3:5] = 0.0
+        self.out.bias[5] = -forward / POSE_OUTPUT_SCALE
+
 
 class PoseNet(nn.Module):
     """Frame pair -> relative camera pose (monodepth2's separate ResNet pose network).

@@ -54,6 +54,9 @@ class Preset:
     # checkpoints scored on the test split (gain vs steps); the best validation is scored (paper V-B)
     kitti_val_drives: int = 1  # validation drives of their own, apart from train and test drives
     start_depth: float | None = 10.0  # see geopre.model.depth.DepthDecoder.start_at
+    # M cells: the pose network starts at this forward motion per frame, a tenth of start_depth (a car at
+    # 10 Hz sees about ten frames' travel to the scene's median depth); see PoseDecoder.start_moving
+    pose_start: float | None = 1.0
     arch: str = "resnet18"
     workers: int = 0
     world_seed: int = 0

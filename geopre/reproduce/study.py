@@ -214,7 +214,8 @@ def _finetune(study: Study, cell: Cell) -> None:
     finetune(FinetuneConfig(
         data_root=study.kitti, run_dir=run, mode=cell.mode, arch=p.arch, size=p.train_size,
         batch_size=plan_["batch_size"], epochs=plan_["epochs"], decay_epochs=plan_["decay_epochs"],
-        val_every_epochs=plan_["val_every_epochs"], start_depth=p.start_depth, init=init,
+        val_every_epochs=plan_["val_every_epochs"], start_depth=p.start_depth,
+        pose_start=None if cell.mode == "S" else p.pose_start, init=init,
         imagenet_weights=study.imagenet_weights, fraction=cell.fraction, seed=cell.seed, device=study.device,
         workers=p.workers, log_every=max(1, steps // 40), resume=(run / "checkpoints").is_dir(),
         keep_validated=True))

@@ -148,6 +148,13 @@ def export(run_dir, output):
 @click.option("--start-depth", type=POSITIVE_FLOAT,
               help="Start the untrained depth decoder at about this depth instead of monodepth2's ~0.2 m "
                    "(e.g. 10): short schedules then skip the initial plateau.")
+@click.option("--pose-start", type=POSITIVE_FLOAT,
+              help="M, MS: start the untrained pose network at this forward motion per frame, in the depth's "
+                   "units, instead of monodepth2's ~0.001 (e.g. a tenth of --start-depth: a car at 10 Hz). "
+                   "With --start-depth 10 the default pose is ~1000x too small for the warps to move.")
+@click.option("--pose-lr-factor", default=1.0, show_default=True, type=POSITIVE_FLOAT,
+              help="M, MS: the pose network learns at --lr times this. Its outputs are scaled by 0.01, so at "
+                   "the depth's rate its motion changes ~100x slower than the depth does.")
 @click.option("--fraction", default=1.0, show_default=True, type=FRACTION,
               help="Train on this fraction of the split (few-shot study), a fixed subset per --seed.")
 @click.option("--seed", default=0, show_default=True, type=SEED, help="Seed for the subset, order and augmentation.")
@@ -167,8 +174,9 @@ def export(run_dir, output):
 @click.option("--resume", is_flag=True, help="Continue the run in --out from its latest checkpoint.")
 @_NPROC
 def finetune(data_root, run_dir_positional, out, mode, split_dir, init, imagenet_weights, arch, size, batch_size, lr,
-             epochs, decay_epochs, min_depth, max_depth, smoothness, scales, start_depth, fraction, seed, device, amp,
-             workers, checkpoint_every, max_steps, val_gt_frames, val_every, log_every, resume, nproc):
+             epochs, decay_epochs, min_depth, max_depth, smoothness, scales, start_depth, pose_start, pose_lr_factor,
+             fraction, seed, device, amp, workers, checkpoint_every, max_steps, val_gt_frames, val_every, log_every, resume,
+             nproc):
     """Train a depth network on a KITTI raw tree as monodepth2 does, from any encoder initialisation.
 
     Writes --out/model.safetensors (last epoch), best.safetensors (best validation epoch),
@@ -182,8 +190,8 @@ def finetune(data_root, run_dir_positional, out, mode, split_dir, init, imagenet
         data_root=data_root, run_dir=run_dir, mode=mode.upper(), split_dir=split_dir, arch=arch, size=size,
         batch_size=batch_size, lr=lr, epochs=epochs, decay_epochs=decay_epochs,
         min_depth=min_depth, max_depth=max_depth, smoothness=smoothness, scales=scales, start_depth=start_depth,
-        init=init, imagenet_weights=imagenet_weights, fraction=fraction, seed=seed, device=device, amp=amp,
-        workers=workers, checkpoint_every=checkpoint_every, max_steps=max_steps, val_gt_frames=val_gt_frames,
+        pose_start=pose_start, pose_lr_factor=pose_lr_factor, init=init, imagenet_weights=imagenet_weights,
+        fraction=fraction, seed=seed, device=device, amp=amp, workers=workers, checkpoint_every=checkpoint_every, max_steps=max_steps, val_gt_frames=val_gt_frames,
         val_every_epochs=val_every, log_every=log_every, resume=resume)
     summary = _run(run, nproc, config)
     best = summary["best"]

@@ -57,6 +57,10 @@ class FinetuneConfig:
     smoothness: float = SMOOTHNESS_WEIGHT  # 1e-3, monodepth2's disparity smoothness
     scales: int = 4
     start_depth: float | None = None  # bias the disparity heads to start here (None: monodepth2's ~0.2 m)
+    pose_start: float | None = None  # M, MS: bias the pose network to start at this forward motion per frame
+    # (in the depth's units; None: monodepth2's ~1e-3), see geopre.model.depth.PoseDecoder.start_moving
+    pose_lr_factor: float = 1.0  # M, MS: the pose network learns at lr times this (its outputs are scaled by
+    # 0.01, so at the depth's rate its translations move ~100x slower than the depth's output)
     init: str = "auto"  # auto (imagenet if its file is cached, else scratch) | scratch | imagenet | PATH
     imagenet_weights: Path | None = None
     fraction: float = 1.0  # few-shot study (paper V-B): deterministic subset of the train split
@@ -90,12 +94,28 @@ class FinetuneConfig:
             raise UserError(f"need 0 < --min-depth < --max-depth (got {self.min_depth}, {self.max_depth})")
         if self.start_depth is not None and not self.min_depth < self.start_depth < self.max_depth:
             raise UserError(f"--start-depth must lie between --min-depth and --max-depth (got {self.start_depth})")
+        if self.pose_start is not None:
+            if not self.pose_start > 0:
+                raise UserError(f"--pose-start must be positive (got {self.pose_start})")
+        if not self.pose_lr_factor > 0:
+            raise UserError(f"--pose-lr-factor must be positive (got {self.pose_lr_factor})")
+        if self.mode == "S" and (self.pose_start is not None or self.pose_lr_factor != 1.0):
+            raise UserError("--pose-start and --pose-lr-factor set the pose network, and S mode has none")
 
 
 def _loader(dataset, indices: list[int], config: FinetuneConfig, runtime: Runtime):
     return torch.utils.data.DataLoader(dataset, batch_size=config.batch_size, sampler=indices,
                                        num_workers=config.workers, pin_memory=runtime.device.type == "cuda",
                                        drop_last=False, persistent_workers=False)
+
+
+def _parameter_groups(model: DepthModel, pose_lr_factor: float) -> list[dict]:
+    """One Adam group (monodepth2), or the pose network apart when it learns at its own rate (set_lr
+    applies the factor). One group by default keeps checkpoints of earlier runs resumable."""
+    if model.pose is None or pose_lr_factor == 1.0:
+        return [{"params": list(model.parameters())}]
+    return [{"params": list(model.depth.parameters())},
+            {"params": list(model.pose.parameters()), "lr_factor": pose_lr_factor}]
 
 
 def compute_loss(model, batch: dict, config: FinetuneConfig, runtime: Runtime | None = None):
@@ -186,8 +206,10 @@ def finetune(config: FinetuneConfig) -> dict:
     init_source = initialise_model(model, config.init, config.imagenet_weights)
     if config.start_depth is not None:
         model.depth.decoder.start_at(depth_to_disp(config.start_depth, config.min_depth, config.max_depth))
+    if config.pose_start is not None:
+        model.pose.decoder.start_moving(config.pose_start)
     model = runtime.prepare(model)
-    optimizer = torch.optim.Adam(model.parameters(), lr=config.lr)
+    optimizer = torch.optim.Adam(_parameter_groups(unwrap(model), config.pose_lr_factor), lr=config.lr)
     scaler = runtime.grad_scaler()
     step, epoch, history = 0, 0, []
     if config.resume:

@@ -21,8 +21,9 @@ def step_decay_lr(base_lr: float, epoch: int, decay_epochs: int, factor: float =
 
 
 def set_lr(optimizer: torch.optim.Optimizer, lr: float) -> None:
+    """Every parameter group's rate: ``lr`` times the group's ``lr_factor`` (1 when it has none)."""
     for group in optimizer.param_groups:
-        group["lr"] = lr
+        group["lr"] = lr * group.get("lr_factor", 1.0)
 
 
 def epoch_indices(count: int, batch_size: int, seed: int, epoch: int, rank: int = 0, world_size: int = 1) -> list[int]:

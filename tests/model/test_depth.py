@@ -4,6 +4,7 @@ import torch
 from geopre.errors import UserError
 from geopre.model.depth import DepthDecoder, DepthNet, PoseDecoder, PoseNet, depth_to_disp, disp_to_depth
 from geopre.model.flow import GeometricPretrainNet
+from geopre.model.geometry import pose_vec_to_matrix
 
 
 def test_depth_net_outputs_four_sigmoid_disparity_scales():
@@ -39,6 +40,22 @@ def test_pose_decoder_outputs_scaled_axis_angle_and_translation():
         x = torch.relu(decoder.conv2(torch.relu(decoder.conv1(x))))
         raw = decoder.out(x).mean(dim=(2, 3))
     assert torch.allclose(torch.cat([axis_angle, translation], dim=1), 0.01 * raw, atol=1e-7)
+
+
+def test_start_moving_makes_an_untrained_pose_decoder_predict_forward_motion():
+    torch.manual_seed(0)
+    decoder = PoseDecoder(512)
+    decoder.start_moving(1.5)
+    with torch.no_grad():
+        axis_angle, translation = decoder(torch.rand(2, 512, 2, 6))
+    # The random weights add ~1e-3 around the bias; the rotation keeps its small random start.
+    assert torch.allclose(translation, torch.tensor([0.0, 0.0, -1.5]).expand(2, 3), atol=5e-3)
+    assert axis_angle.abs().max() < 5e-3
+    # As a transform from the first camera to the second: a point 10 m ahead is 8.5 m ahead after.
+    point = pose_vec_to_matrix(axis_angle, translation) @ torch.tensor([0.0, 0.0, 10.0, 1.0])
+    assert point[:, 2] == pytest.approx([8.5, 8.5], abs=0.02)
+    with pytest.raises(UserError):
+        decoder.start_moving(0.0)
 
 
 def test_pose_net_takes_a_frame_pair():

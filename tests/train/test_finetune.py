@@ -96,11 +96,24 @@ def test_a_stopped_and_resumed_run_ends_with_the_same_weights(kitti_tree, tmp_pa
     (dict(init="/nonexistent/encoder.pth"), "no such file"),
     (dict(batch_size=64), "cannot fill one batch"),
     (dict(start_depth=500.0), "--start-depth must lie between"),
+    (dict(mode="S", pose_start=1.0), "S mode has none"),
+    (dict(mode="S", pose_lr_factor=10.0), "S mode has none"),
+    (dict(pose_start=0.0), "--pose-start must be positive"),
     (dict(val_every_epochs=0), "--val-every-epochs must be at least 1"),
 ])
 def test_bad_settings_are_user_errors(kitti_tree, tmp_path, overrides, message):
     with pytest.raises(UserError, match=message):
         finetune(small(kitti_tree, tmp_path / "run", **overrides))
+
+
+def test_pose_start_makes_the_pose_network_start_moving_forward(kitti_tree, tmp_path):
+    finetune(small(kitti_tree, tmp_path / "run", epochs=1, max_steps=1, start_depth=10.0, pose_start=1.0,
+                   pose_lr_factor=10.0, val_gt_frames=0))
+    bias = load_file(str(tmp_path / "run" / "model.safetensors"))["pose.decoder.out.bias"]
+    # 1.0 forward per frame is -100 before the output scale of 0.01; one Adam step moves a bias by about
+    # the learning rate: 1e-3 here, the pose network's 10x.
+    assert bias[5].item() == pytest.approx(-100.0, abs=1e-2) and bias[3:5].abs().max() < 1e-2
+    assert abs(bias[5].item() + 100.0) == pytest.approx(1e-3, rel=0.1)
 
 
 def test_val_every_validates_every_nth_epoch_and_always_the_last(kitti_tree, tmp_path):
