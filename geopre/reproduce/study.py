@@ -23,7 +23,7 @@ from geopre.errors import UserError
 from geopre.io import ensure_writable_dir
 from geopre.reproduce import report
 from geopre.reproduce.layout import BASELINES_FILE, CITY_EVAL, KITTI_EVAL, Cell, Study
-from geopre.reproduce.presets import MIXTURE_SOURCES
+from geopre.reproduce.presets import MIXTURE_SOURCES, Preset
 from geopre.reproduce.stages import Stage, StageRunner
 from geopre.train.finetune import VALIDATED_DIR
 
@@ -149,11 +149,15 @@ def _ingest(study: Study) -> None:
 
 
 def _render_kitti(study: Study) -> None:
+    render_kitti_tree(study.kitti, study.preset)
+
+
+def render_kitti_tree(folder: Path, p: Preset) -> None:
+    """The study's KITTI-style tree of preset ``p`` in ``folder`` (also what ``bench/world.py`` scores)."""
     from geopre.synth import kitti
 
-    p = study.preset
     # The study trains and scores on the colour cameras only: the grey pair would double the renders.
-    kitti.write_kitti(study.kitti, p.kitti_drives, p.kitti_test_drives, p.kitti_frames, *p.kitti_size,
+    kitti.write_kitti(folder, p.kitti_drives, p.kitti_test_drives, p.kitti_frames, *p.kitti_size,
                       seed=p.world_seed + 1, workers=min(2, os.cpu_count() or 1), grey_cameras=False,
                       val_drives=p.kitti_val_drives)
 
@@ -252,23 +256,15 @@ def _evaluate(study: Study, cell: Cell) -> None:
 def _baselines(study: Study) -> None:
     """``OUT/baselines.json``: the constant and per-pixel-prior depths scored on each test set by each
     protocol. The priors come from the S training split's ground truth (every training drive)."""
-    from geopre.data import cityscapes, kitti
+    from geopre.data import cityscapes
     from geopre.io import atomic_write_json
-    from geopre.reproduce.baselines import baseline_errors, constant_prior, pixel_prior
+    from geopre.reproduce.baselines import baseline_errors
     from geopre.train import metrics
     from geopre.train.evaluate import cityscapes_frames
     from geopre.train.finetune import DEFAULT_SPLIT
 
-    folder = study.cache / "baselines"
-    gt_files = {}
-    for role, split_file in (("train", study.kitti / "splits" / DEFAULT_SPLIT["S"] / "train_files.txt"),
-                             ("test", study.kitti / "splits" / "eigen" / "test_files.txt")):
-        gt_files[role] = folder / f"gt_{role}.npz"
-        if not gt_files[role].is_file():
-            kitti.export_gt_depths(study.kitti, split_file, gt_files[role])
-    train, test = (kitti.load_gt_depths(gt_files[role]) for role in ("train", "test"))
-    depths = {"constant": constant_prior(train, train[0].shape), "per-pixel median": pixel_prior(train, "median"),
-              "per-pixel mean": pixel_prior(train, "mean")}
+    train, test = kitti_gt_depths(study.kitti, study.cache / "baselines")
+    depths = prior_depths(train)
     tests = {("kitti", "S"): (test, metrics.KITTI_EIGEN_MONO, True),
              ("kitti", "M"): (test, metrics.KITTI_EIGEN_MONO, False)}
     if study.preset.city_test_sequences:
@@ -280,3 +276,26 @@ def _baselines(study: Study) -> None:
         result.setdefault(dataset, {})[mode] = {name: baseline_errors(gts, depth, protocol, metric)[0]
                                                 for name, depth in depths.items()}
     atomic_write_json(study.out / BASELINES_FILE, result)
+
+
+def kitti_gt_depths(tree: Path, folder: Path) -> tuple[list, list]:
+    """(train, test) velodyne ground-truth maps of a KITTI-style tree, as the study scores them: the
+    S training split (every training drive) and the Eigen test split, exported once into ``folder``."""
+    from geopre.data import kitti
+    from geopre.train.finetune import DEFAULT_SPLIT
+
+    gt_files = {}
+    for role, split_file in (("train", tree / "splits" / DEFAULT_SPLIT["S"] / "train_files.txt"),
+                             ("test", tree / "splits" / "eigen" / "test_files.txt")):
+        gt_files[role] = folder / f"gt_{role}.npz"
+        if not gt_files[role].is_file():
+            kitti.export_gt_depths(tree, split_file, gt_files[role])
+    return tuple(kitti.load_gt_depths(gt_files[role]) for role in ("train", "test"))
+
+
+def prior_depths(train: list) -> dict:
+    """The trivial baselines' depth maps from training ground truth: a constant and per-pixel priors."""
+    from geopre.reproduce.baselines import constant_prior, pixel_prior
+
+    return {"constant": constant_prior(train, train[0].shape), "per-pixel median": pixel_prior(train, "median"),
+            "per-pixel mean": pixel_prior(train, "mean")}
