@@ -69,8 +69,8 @@ class Boxes:
         return s
 
     def at(self, traffic_time: float, road: Road) -> Posed:
-        """Every primitive at a traffic time: moving ones ride the road, at the terrain's height
-        under their frame's origin (a car's parts move as one)."""
+        """Every primitive at a traffic time: moving ones ride the road and crossing cars their straight
+        line, at the terrain's height under their frame's origin or car anchor (a car's parts move as one)."""
         lo, hi, yaw = self.lo.copy(), self.hi.copy(), self.yaw.copy()
         lines = self.lines if self.lines is not None else np.zeros(len(self), bool)
         moving = (self.speed != 0) & ~lines

@@ -191,8 +191,9 @@ def finetune(data_root, run_dir_positional, out, mode, split_dir, init, imagenet
         batch_size=batch_size, lr=lr, epochs=epochs, decay_epochs=decay_epochs,
         min_depth=min_depth, max_depth=max_depth, smoothness=smoothness, scales=scales, start_depth=start_depth,
         pose_start=pose_start, pose_lr_factor=pose_lr_factor, init=init, imagenet_weights=imagenet_weights,
-        fraction=fraction, seed=seed, device=device, amp=amp, workers=workers, checkpoint_every=checkpoint_every, max_steps=max_steps, val_gt_frames=val_gt_frames,
-        val_every_epochs=val_every, log_every=log_every, resume=resume)
+        fraction=fraction, seed=seed, device=device, amp=amp, workers=workers, checkpoint_every=checkpoint_every,
+        max_steps=max_steps, val_gt_frames=val_gt_frames, val_every_epochs=val_every, log_every=log_every,
+        resume=resume)
     summary = _run(run, nproc, config)
     best = summary["best"]
     _echo(f"{summary['steps']} steps, {summary['epochs_done']} epochs in {summary['run_dir']}")

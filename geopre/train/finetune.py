@@ -94,9 +94,8 @@ class FinetuneConfig:
             raise UserError(f"need 0 < --min-depth < --max-depth (got {self.min_depth}, {self.max_depth})")
         if self.start_depth is not None and not self.min_depth < self.start_depth < self.max_depth:
             raise UserError(f"--start-depth must lie between --min-depth and --max-depth (got {self.start_depth})")
-        if self.pose_start is not None:
-            if not self.pose_start > 0:
-                raise UserError(f"--pose-start must be positive (got {self.pose_start})")
+        if self.pose_start is not None and not self.pose_start > 0:
+            raise UserError(f"--pose-start must be positive (got {self.pose_start})")
         if not self.pose_lr_factor > 0:
             raise UserError(f"--pose-lr-factor must be positive (got {self.pose_lr_factor})")
         if self.mode == "S" and (self.pose_start is not None or self.pose_lr_factor != 1.0):
